@@ -1,0 +1,77 @@
+"""Plain data passed from the address-book readers to the merge step and beyond."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+ProblemKind = Literal[
+    "invalid-address",  # a value in an e-mail field that is not an address
+    "no-address",  # a contact with no usable address: reach by other means
+    "duplicate",  # merged with an earlier contact (information, not an error)
+    "malformed",  # a card or row that could not be read; the rest of the file was
+    "encoding",  # the file's encoding was guessed, or bytes could not be decoded
+    "excluded",  # removed by --exclude, or the compromised or sender address
+    "secure-network",  # on a closed secure health-messaging network (MSSanté, Apicrypt)
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a contact was read: a file and the line its card or row starts on."""
+
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message the compromised mailbox sent: quoted so recipients recognise it."""
+
+    date: datetime | None
+    subject: str
+
+
+@dataclass(slots=True)
+class Entry:
+    """One contact as read from one source, before validation and merging.
+
+    ``emails`` holds the raw values in file order, trimmed but not validated;
+    ``preferred`` is the index of the preferred one (vCard PREF, TYPE=pref).
+    """
+
+    origin: Origin
+    emails: list[str] = field(default_factory=list)
+    preferred: int = 0
+    name: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    civility: str = ""
+    title: str = ""
+    organization: str = ""
+    language: str = ""
+    groups: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+    postal: list[str] = field(default_factory=list)
+    # Facts from a Sent folder (zero or empty for address books).
+    sent_count: int = 0
+    first_sent: datetime | None = None
+    last_sent: datetime | None = None
+    window_messages: list[SentMessage] = field(default_factory=list)
+    from_sent_folder: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something the user should know about one contact or one line of input."""
+
+    origin: Origin
+    kind: ProblemKind
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.message}"

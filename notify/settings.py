@@ -1,0 +1,174 @@
+"""Settings: ``notify.toml``, ``NOTIFY_SECTION__KEY`` environment variables and ``.env``.
+
+Precedence, highest first: environment variables, ``.env``, ``notify.toml``, defaults.
+The library receives these typed objects; secrets are ``SecretStr`` so that their
+``repr`` never shows them.
+
+Environment variables (each overrides the key of the same name in ``notify.toml``):
+
+- ``NOTIFY_SMTP__PASSWORD``: the sending account's password (never put it in the file).
+- ``NOTIFY_SMTP__PASSWORD_COMMAND``: a command that prints the password.
+- ``NOTIFY_SMTP__OAUTH2_TOKEN_COMMAND``: a command that prints an OAuth2 access token.
+- ``NOTIFY_<SECTION>__<KEY>``: any other key, for example ``NOTIFY_SENDING__PER_DAY=200``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from notify.errors import ConfigError
+
+DEFAULT_CONFIG = Path("notify.toml")
+
+#: Closed secure health-messaging networks: an ordinary account usually cannot reach them.
+DEFAULT_SECURE_DOMAINS = ("mssante.fr", "apicrypt.org", "apicrypt.fr")
+
+
+class IncidentSettings(BaseModel):
+    """What happened: goes into every message and into the record."""
+
+    kind: Literal["mailbox-hijack", "data-breach"] = "mailbox-hijack"
+    compromised_address: str = ""
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    discovered_at: datetime | None = None
+    aware_at: datetime | None = None
+    nature: str = ""
+    consequences: str = ""
+    measures: str = ""
+    data_categories: str = ""
+    persons_concerned: int | None = None
+    records_concerned: int | None = None
+    cnil_reference: str = ""
+    ars_reference: str = ""
+
+
+class SenderSettings(BaseModel):
+    """The alternative, trusted account the messages are sent from."""
+
+    address: str = ""
+    name: str = ""
+    profession: str = ""
+    phone: str = ""
+    organization: str = ""
+    dpo: str = ""
+    reply_to: str = ""
+    language: Literal["fr", "en"] = "fr"
+
+
+class SmtpSettings(BaseModel):
+    """How to reach the sending account."""
+
+    provider: str = "custom"
+    host: str = ""
+    port: int | None = None
+    security: Literal["tls", "starttls", "none"] | None = None
+    username: str = ""
+    password: SecretStr | None = None
+    password_command: str = ""
+    oauth2_token_command: str = ""
+    ca_file: Path | None = None
+    timeout: float = 60.0
+
+
+class SendingSettings(BaseModel):
+    """Limits and retry policy."""
+
+    per_minute: int | None = Field(default=None, ge=1)
+    per_day: int | None = Field(default=None, ge=1)
+    connections: int = Field(default=1, ge=1, le=32)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_min_seconds: float = Field(default=2.0, ge=0)
+    retry_max_seconds: float = Field(default=300.0, ge=0)
+
+
+class ContactsSettings(BaseModel):
+    """How address books are read."""
+
+    secure_domains: list[str] = Field(default_factory=lambda: list(DEFAULT_SECURE_DOMAINS))
+    default_language: Literal["fr", "en"] = "fr"
+
+    @field_validator("secure_domains")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [d.strip().lower().lstrip("@.") for d in value if d.strip()]
+
+
+class Settings(BaseSettings):
+    """All settings of one incident."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NOTIFY_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        toml_file=None,
+    )
+
+    incident: IncidentSettings = Field(default_factory=IncidentSettings)
+    sender: SenderSettings = Field(default_factory=SenderSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    sending: SendingSettings = Field(default_factory=SendingSettings)
+    contacts: ContactsSettings = Field(default_factory=ContactsSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the settings from ``path`` (default ``./notify.toml`` when it exists).
+
+    A missing default file is not an error: every value has a default. A missing
+    file that was named explicitly, or an invalid one, raises :class:`ConfigError`.
+    """
+    if path is not None and not path.is_file():
+        raise ConfigError(
+            f"{path}: no such configuration file",
+            hint="Run 'notify init' to write one, or pass --config with the right path.",
+        )
+    toml_path = path if path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=toml_path)
+
+    try:
+        return _FileSettings(**overrides)
+    except ValidationError as exc:
+        where = str(toml_path) if toml_path else "settings"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(
+            f"{where}: invalid settings: {problems}",
+            hint="Fix these keys in notify.toml or the NOTIFY_* environment variables.",
+        ) from None
+    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        where = str(toml_path) if toml_path else "settings"
+        raise ConfigError(
+            f"{where}: cannot be read: {exc}",
+            hint="Check the TOML syntax (strings in double quotes, one key per line).",
+        ) from None
