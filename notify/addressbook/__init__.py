@@ -5,6 +5,6 @@ Readers (one per format) turn a file into a stream of :class:`Entry` and
 and filters them into a :class:`ContactList`.
 """
 
-from notify.addressbook.model import Entry, Origin, Problem, SentMessage
+from notify.addressbook.model import Entry, Origin, Problem, Recipient, SentMessage
 
-__all__ = ["Entry", "Origin", "Problem", "SentMessage"]
+__all__ = ["Entry", "Origin", "Problem", "Recipient", "SentMessage"]

@@ -75,3 +75,39 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.origin}: {self.message}"
+
+
+@dataclass(slots=True)
+class Recipient:
+    """One person to write to, after validation and merging of every source.
+
+    ``email`` is the address the message goes to, as the source wrote it (domain
+    lower-cased); ``ascii_email`` is the same with an IDNA domain, for SMTP;
+    ``key`` identifies the mailbox (two addresses differing only in case are one).
+    """
+
+    email: str
+    ascii_email: str
+    key: str
+    name: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    civility: str = ""
+    title: str = ""
+    organization: str = ""
+    language: str = ""
+    groups: list[str] = field(default_factory=list)
+    other_emails: list[str] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
+    postal: list[str] = field(default_factory=list)
+    sources: list[Origin] = field(default_factory=list)
+    secure_network: bool = False
+    sent_count: int = 0
+    first_sent: datetime | None = None
+    last_sent: datetime | None = None
+    window_messages: list[SentMessage] = field(default_factory=list)
+
+    @property
+    def in_window(self) -> bool:
+        """True when the compromised mailbox wrote to this person during the window."""
+        return bool(self.window_messages)
