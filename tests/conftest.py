@@ -1,0 +1,1 @@
+"""Shared fixtures. Each area keeps its own helpers in its own module (e.g. smtpfaults.py)."""
