@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,7 +34,13 @@ DEFAULT_CONFIG = Path("notify.toml")
 DEFAULT_SECURE_DOMAINS = ("mssante.fr", "apicrypt.org", "apicrypt.fr")
 
 
-class IncidentSettings(BaseModel):
+class _Section(BaseModel):
+    """A section of notify.toml: unknown keys are typos, and typos are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class IncidentSettings(_Section):
     """What happened: goes into every message and into the record."""
 
     kind: Literal["mailbox-hijack", "data-breach"] = "mailbox-hijack"
@@ -53,7 +59,7 @@ class IncidentSettings(BaseModel):
     ars_reference: str = ""
 
 
-class SenderSettings(BaseModel):
+class SenderSettings(_Section):
     """The alternative, trusted account the messages are sent from."""
 
     address: str = ""
@@ -66,7 +72,7 @@ class SenderSettings(BaseModel):
     language: Literal["fr", "en"] = "fr"
 
 
-class SmtpSettings(BaseModel):
+class SmtpSettings(_Section):
     """How to reach the sending account."""
 
     provider: str = "custom"
@@ -81,7 +87,7 @@ class SmtpSettings(BaseModel):
     timeout: float = 60.0
 
 
-class SendingSettings(BaseModel):
+class SendingSettings(_Section):
     """Limits and retry policy."""
 
     per_minute: int | None = Field(default=None, ge=1)
@@ -92,7 +98,7 @@ class SendingSettings(BaseModel):
     retry_max_seconds: float = Field(default=300.0, ge=0)
 
 
-class ContactsSettings(BaseModel):
+class ContactsSettings(_Section):
     """How address books are read."""
 
     secure_domains: list[str] = Field(default_factory=lambda: list(DEFAULT_SECURE_DOMAINS))

@@ -1,0 +1,99 @@
+"""Which reader reads which file, and the whole import in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from notify.addressbook.csvbooks import read_csv
+from notify.addressbook.merge import ContactList, MergeOptions, merge
+from notify.addressbook.model import Entry, Problem
+from notify.addressbook.sentfolder import is_sent_folder, read_sent_folder
+from notify.addressbook.vcards import read_vcards
+from notify.errors import SourceError
+
+_VCARD_SUFFIXES = {".vcf", ".vcard"}
+_CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+_MBOX_SUFFIXES = {".mbox", ".mbx"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    """How to read sources: the options shared by contacts, preview and send."""
+
+    encoding: str | None = None
+    mapping: Mapping[str, str] | None = None
+    owner: str = ""  # the compromised address: whose Sent folder it is
+    since: datetime | None = None
+    min_count: int = 1
+    window: tuple[datetime, datetime] | None = None
+    window_only: bool = False
+
+
+@dataclass(slots=True)
+class Import:
+    """A merged contact list, and the sources that could not be read at all."""
+
+    contacts: ContactList
+    unreadable: list[SourceError] = field(default_factory=list)
+
+
+def kind_of(path: Path) -> str:
+    """``vcard``, ``csv`` or ``sent``: the reader for ``path``, by name then by content."""
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix in _MBOX_SUFFIXES:
+        return "sent"
+    if suffix in _VCARD_SUFFIXES:
+        return "vcard"
+    if suffix in _CSV_SUFFIXES:
+        return "csv"
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(4096)
+    except OSError as exc:
+        raise SourceError(f"cannot be read: {exc.strerror or exc}", path=path) from None
+    if b"BEGIN:VCARD" in head.upper().replace(b"\x00", b""):
+        return "vcard"
+    if is_sent_folder(path):
+        return "sent"
+    return "csv"
+
+
+def read_source(path: Path, options: SourceOptions) -> Iterator[Entry | Problem]:
+    """Read one source with the right reader."""
+    if not path.exists():
+        raise SourceError("no such file or folder", path=path)
+    kind = kind_of(path)
+    if kind == "vcard":
+        return read_vcards(path, encoding=options.encoding)
+    if kind == "csv":
+        return read_csv(path, encoding=options.encoding, mapping=options.mapping)
+    return read_sent_folder(
+        path,
+        owner=options.owner,
+        since=options.since,
+        min_count=options.min_count,
+        window=options.window,
+        window_only=options.window_only,
+    )
+
+
+def _read_all(
+    paths: Sequence[Path], options: SourceOptions, unreadable: list[SourceError]
+) -> Iterator[Entry | Problem]:
+    for path in paths:
+        try:
+            yield from read_source(path, options)
+        except SourceError as exc:
+            unreadable.append(exc)
+
+
+def load_contacts(
+    paths: Sequence[Path], options: SourceOptions, merge_options: MergeOptions
+) -> Import:
+    """Read every source, merge them; a source that cannot be read does not stop the rest."""
+    unreadable: list[SourceError] = []
+    contacts = merge(_read_all(paths, options, unreadable), merge_options)
+    return Import(contacts, unreadable)

@@ -1,0 +1,160 @@
+"""How the CLI shows things: tables, JSON and CSV on stdout, problems on stderr.
+
+Part of the command-line layer: the library returns data, this module prints it.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from notify.addressbook.merge import ContactList
+from notify.addressbook.model import Entry, Recipient
+from notify.addressbook.sources import Import
+from notify.tabular import safe_cell
+
+
+class Format(enum.StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+_PROBLEM_TITLES = {
+    "malformed": "could not be read",
+    "encoding": "encoding",
+    "invalid-address": "invalid addresses",
+    "no-address": "no e-mail address (reach by other means)",
+    "secure-network": "secure health messaging (kept apart)",
+    "excluded": "excluded",
+    "duplicate": "duplicates merged",
+}
+
+
+def print_problems(console: Console, result: Import) -> None:
+    """Every problem, grouped by kind, each with file:line."""
+    for error in result.unreadable:
+        console.print(f"error: {error}", markup=False)
+    by_kind: dict[str, list[str]] = {}
+    for problem in result.contacts.problems:
+        by_kind.setdefault(problem.kind, []).append(str(problem))
+    for kind, title in _PROBLEM_TITLES.items():
+        lines = by_kind.get(kind)
+        if lines:
+            console.print(f"{title} ({len(lines)}):", markup=False)
+            for line in lines:
+                console.print(f"  {line}", markup=False)
+
+
+def print_import_summary(console: Console, result: Import) -> None:
+    """One line a person can check: how many of each."""
+    contacts = result.contacts
+    counts = Counter(p.kind for p in contacts.problems)
+    parts = [
+        f"{len(contacts.recipients)} recipients",
+        f"{contacts.entries_read} contacts read",
+        f"{contacts.duplicates} duplicates merged",
+        f"{len(contacts.unreachable)} without e-mail",
+        f"{len(contacts.secure)} on secure messaging",
+        f"{counts['invalid-address']} invalid addresses",
+        f"{contacts.excluded} excluded",
+    ]
+    if result.unreadable:
+        parts.append(f"{len(result.unreadable)} sources unreadable")
+    console.print(", ".join(parts), markup=False)
+
+
+def _sources(recipient: Recipient | Entry) -> list[str]:
+    if isinstance(recipient, Entry):
+        return [str(recipient.origin)]
+    return [str(o) for o in recipient.sources]
+
+
+def recipient_record(item: Recipient | Entry, status: str) -> dict[str, Any]:
+    """The JSON/CSV shape of one person."""
+    is_entry = isinstance(item, Entry)
+    return {
+        "status": status,
+        "email": None if is_entry else item.email,  # type: ignore[union-attr]
+        "name": item.name,
+        "given_name": item.given_name,
+        "family_name": item.family_name,
+        "civility": item.civility,
+        "title": item.title,
+        "organization": item.organization,
+        "language": item.language,
+        "groups": list(item.groups),
+        "other_emails": [] if is_entry else list(item.other_emails),  # type: ignore[union-attr]
+        "phones": list(item.phones),
+        "postal": list(item.postal),
+        "sent_count": item.sent_count,
+        "in_window": bool(item.window_messages),
+        "sources": _sources(item),
+    }
+
+
+def _records(contacts: ContactList) -> list[dict[str, Any]]:
+    return (
+        [recipient_record(r, "send") for r in contacts.recipients]
+        + [recipient_record(r, "secure-network") for r in contacts.secure]
+        + [recipient_record(e, "no-address") for e in contacts.unreachable]
+    )
+
+
+def print_contacts(console: Console, contacts: ContactList, output: Format) -> None:
+    """The recipients, the ones kept apart and the unreachable, in the chosen format."""
+    if output is Format.json:
+        console.file.write(json.dumps(_records(contacts), ensure_ascii=False, indent=2) + "\n")
+    elif output is Format.csv:
+        _write_csv(console, _records(contacts))
+    else:
+        _print_tables(console, contacts)
+
+
+def _write_csv(console: Console, records: list[dict[str, Any]]) -> None:
+    if not records:
+        return
+    writer = csv.writer(console.file, lineterminator="\n")
+    writer.writerow(records[0].keys())
+    for record in records:
+        writer.writerow(
+            safe_cell("; ".join(v) if isinstance(v, list) else v) for v in record.values()
+        )
+
+
+def _print_tables(console: Console, contacts: ContactList) -> None:
+    table = Table(title=f"Recipients ({len(contacts.recipients)})", title_justify="left")
+    for column in ("E-mail", "Name", "Title", "Organisation", "Lang", "Exposure", "Sources"):
+        table.add_column(column, overflow="fold")
+    for r in contacts.recipients:
+        exposure = "window" if r.in_window else (f"sent {r.sent_count}" if r.sent_count else "")
+        table.add_row(
+            r.email, r.name, r.title, r.organization, r.language, exposure, str(len(r.sources))
+        )
+    console.print(table)
+    if contacts.secure:
+        secure = Table(
+            title=f"Secure health messaging: send from your secure client ({len(contacts.secure)})",
+            title_justify="left",
+        )
+        secure.add_column("E-mail")
+        secure.add_column("Name")
+        for r in contacts.secure:
+            secure.add_row(r.email, r.name)
+        console.print(secure)
+    if contacts.unreachable:
+        other = Table(
+            title=f"No e-mail: reach by other means ({len(contacts.unreachable)})",
+            title_justify="left",
+        )
+        for column in ("Name", "Phone", "Postal address", "Source"):
+            other.add_column(column, overflow="fold")
+        for e in contacts.unreachable:
+            other.add_row(e.name, "; ".join(e.phones), "; ".join(e.postal), str(e.origin))
+        console.print(other)
