@@ -1,0 +1,464 @@
+"""The delivery engine: parallel connections, rate, cap, retries, stop and Ctrl-C.
+
+Each of ``policy.connections`` workers takes the next message (a retry that is due
+first, else a new one), makes sure its connection is open, waits for the rate limit,
+takes one unit of the cap, and runs one transaction (:func:`send_one`) between the
+recorder's ``starting`` and ``finished`` calls. A message waiting for a retry sits in
+a timed queue: it never holds a connection nor blocks the other recipients.
+
+Stopping (cap spent, account failure, sending limit, Ctrl-C) is always the same: no
+new transaction starts, the ones in flight finish, idle workers are cancelled, every
+connection says QUIT. When the delivering task itself is cancelled, transactions in
+flight get ``policy.cancel_grace`` seconds to finish; after that they are cut and
+recorded as ``uncertain`` (content sent) or ``paused`` (not sent), never as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiosmtplib import SMTP
+from pydantic import SecretStr
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from notify.deliver.account import Account, resolve_password
+from notify.deliver.classify import Decision, Stage, is_unreachable, parse_queue_id
+from notify.deliver.model import (
+    Attempt,
+    DeliverySummary,
+    Outcome,
+    Outgoing,
+    Policy,
+    Recorder,
+)
+from notify.deliver.session import (
+    SessionFailed,
+    TransactionState,
+    close_session,
+    open_session,
+    send_one,
+)
+from notify.errors import AccountError, QuotaPaused
+
+Progress = Callable[[Attempt], None]
+
+
+@dataclass(frozen=True)
+class _Job:
+    message: Outgoing
+    number: int  # the attempt about to be made, from 1
+
+
+async def _aiter(source: AsyncIterator[Outgoing] | Iterable[Outgoing]) -> AsyncIterator[Outgoing]:
+    if isinstance(source, AsyncIterator):
+        async for item in source:
+            yield item
+    else:
+        for item in source:
+            yield item
+
+
+class _Queue:
+    """New messages from the source, plus retries ordered by when they are due."""
+
+    def __init__(self, source: AsyncIterator[Outgoing] | Iterable[Outgoing]) -> None:
+        self._source = _aiter(source)
+        self._pull_lock = asyncio.Lock()
+        self._retries: list[tuple[float, int, _Job]] = []
+        self._seq = itertools.count()
+        self._exhausted = False
+        self._busy = 0
+        self._closed = False
+        self._changed = asyncio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def close(self) -> None:
+        """Hand out nothing more; wake every waiting worker."""
+        self._closed = True
+        self._notify()
+
+    def pending_retries(self) -> int:
+        """How many messages still wait for a retry."""
+        return len(self._retries)
+
+    async def next(self) -> _Job | None:
+        """The next job, waiting for a retry to be due if needed; None when all is done."""
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            if self._retries and self._retries[0][0] <= loop.time():
+                self._busy += 1
+                return heapq.heappop(self._retries)[2]
+            if not self._exhausted:
+                message = await self._pull()
+                if message is not None and not self._closed:
+                    self._busy += 1
+                    return _Job(message, 1)
+                continue
+            if not self._retries and self._busy == 0:
+                self._notify()
+                return None
+            delay = self._retries[0][0] - loop.time() if self._retries else None
+            changed = self._changed
+            try:
+                async with asyncio.timeout(delay):
+                    await changed.wait()
+            except TimeoutError:
+                pass
+        return None
+
+    async def _pull(self) -> Outgoing | None:
+        async with self._pull_lock:
+            if self._exhausted:
+                return None
+            try:
+                return await anext(self._source)
+            except StopAsyncIteration:
+                self._exhausted = True
+                self._notify()
+                return None
+
+    def settle(self, job: _Job, retry_at: float | None) -> None:
+        """The job is done with for now; ``retry_at`` (loop time) schedules its retry."""
+        self._busy -= 1
+        if retry_at is not None:
+            retry = _Job(job.message, job.number + 1)
+            heapq.heappush(self._retries, (retry_at, next(self._seq), retry))
+        self._notify()
+
+
+class TokenBucket:
+    """``per_minute`` transactions a minute, evenly spaced (a bucket of one token)."""
+
+    def __init__(self, per_minute: int | None) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait until the next transaction may start."""
+        if not self.interval:
+            return
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+            self._next = max(now, self._next) + self.interval
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Run:
+    """The state of one call to :func:`deliver`."""
+
+    def __init__(
+        self,
+        source: AsyncIterator[Outgoing] | Iterable[Outgoing],
+        account: Account,
+        policy: Policy,
+        recorder: Recorder,
+        progress: Progress | None,
+    ) -> None:
+        self.account, self.policy, self.recorder, self.progress = (
+            account,
+            policy,
+            recorder,
+            progress,
+        )
+        self.queue = _Queue(source)
+        self.limiter = TokenBucket(policy.per_minute)
+        self.tls = account.tls_context() if account.security != "none" else None
+        self.summary = DeliverySummary()
+        self.cap_left = policy.cap
+        self.fatal: BaseException | None = None
+        self.stopping = False
+        self.connected_once = False
+        self.retrying = AsyncRetrying(
+            stop=policy.stop_strategy(),
+            wait=policy.wait_strategy(),
+            retry=retry_if_exception_type(SessionFailed),
+            reraise=True,
+        )
+        self._password: SecretStr | None = None
+        self._password_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._in_transaction: set[asyncio.Task[None] | None] = set()
+
+    async def run(self) -> DeliverySummary:
+        self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.policy.connections)]
+        try:
+            await asyncio.wait(self._tasks)
+        except asyncio.CancelledError:
+            self.summary.interrupted = True
+            self.stop(None)
+            await self._drain()
+            raise
+        self.summary.retries_left = self.queue.pending_retries()
+        if self.fatal is not None:
+            raise self.fatal
+        return self.summary
+
+    async def _drain(self) -> None:
+        try:
+            await asyncio.wait(self._tasks, timeout=self.policy.cancel_grace)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def stop(self, reason: BaseException | None) -> None:
+        """No new transaction; keep the first reason to raise it at the end."""
+        if reason is not None and self.fatal is None:
+            self.fatal = reason
+        if self.stopping:
+            return
+        self.stopping = True
+        self.queue.close()
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current and task not in self._in_transaction:
+                task.cancel()
+
+    async def _worker(self) -> None:
+        holder: list[SMTP] = []
+        try:
+            await self._work(holder)
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+        except Exception as exc:  # journal errors, account errors, bugs: stop the run
+            self.stop(exc)
+        finally:
+            for smtp in holder:
+                await close_session(smtp)
+
+    async def _work(self, holder: list[SMTP]) -> None:
+        while not self.stopping:
+            job = await self.queue.next()
+            if job is None:
+                return
+            try:
+                smtp = await self._ready(holder[0] if holder else None)
+                holder[:] = [smtp]
+                await self.limiter.acquire()
+            except BaseException:
+                self.queue.settle(job, None)
+                raise
+            if self.stopping or not self._take_cap():
+                self.queue.settle(job, None)
+                return
+            await self._transaction(smtp, job)
+
+    def _take_cap(self) -> bool:
+        if self.cap_left is None:
+            return True
+        if self.cap_left <= 0:
+            self.summary.cap_reached = True
+            self.stop(None)
+            return False
+        self.cap_left -= 1
+        return True
+
+    async def _password_value(self) -> str | None:
+        async with self._password_lock:
+            if self._password is None:
+                self._password = await resolve_password(self.account)
+        return None if self._password is None else self._password.get_secret_value()
+
+    async def _ready(self, smtp: SMTP | None) -> SMTP:
+        """An open, authenticated connection: the current one or a new one."""
+        if smtp is not None and smtp.is_connected:
+            return smtp
+        password = await self._password_value()
+        try:
+            async for attempt in self.retrying.copy():
+                with attempt:
+                    return await self._open(password)
+        except SessionFailed as exc:
+            raise self._account_error(exc.decision, exc.stage, repeated=True) from exc
+        raise AssertionError("tenacity ended without a result")  # pragma: no cover
+
+    async def _open(self, password: str | None) -> SMTP:
+        try:
+            smtp = await open_session(self.account, self.tls, password)
+        except SessionFailed as exc:
+            decision = exc.decision
+            if decision.kind == "quota":
+                raise self._quota(decision) from exc
+            first = not self.connected_once
+            cause = exc.__cause__
+            unreachable = cause is not None and is_unreachable(cause)
+            if decision.kind == "account" or (first and unreachable):
+                raise self._account_error(decision, exc.stage) from exc
+            raise
+        self.connected_once = True
+        return smtp
+
+    async def _transaction(self, smtp: SMTP, job: _Job) -> None:
+        task = asyncio.current_task()
+        state = TransactionState()
+        started = _now()
+        self._in_transaction.add(task)
+        try:
+            try:
+                self.recorder.starting([job.message])
+            except BaseException:
+                self.queue.settle(job, None)
+                raise
+            try:
+                decision = await send_one(smtp, job.message, state)
+            except asyncio.CancelledError:
+                smtp.close()
+                self._interrupted(job, state, started)
+                raise
+        finally:
+            self._in_transaction.discard(task)
+        self._conclude(job, decision, state, started)
+
+    def _conclude(
+        self, job: _Job, decision: Decision, state: TransactionState, started: datetime
+    ) -> None:
+        outcome, final, retry = self._outcome(job, decision)
+        queue_id = parse_queue_id(decision.text) if outcome == "sent" else None
+        attempt = Attempt(
+            job.message.ref,
+            job.number,
+            outcome,
+            decision.code,
+            decision.text,
+            queue_id,
+            started,
+            _now(),
+            final,
+        )
+        retry_at = self._retry_at(job) if retry else None
+        self._report(job, attempt, retry_at)
+        if not state.data_sent and self.cap_left is not None:
+            self.cap_left += 1
+        if decision.kind == "account":
+            self.stop(self._account_error(decision, state.stage))
+        elif decision.kind == "quota":
+            self.stop(self._quota(decision))
+
+    def _report(self, job: _Job, attempt: Attempt, retry_at: float | None) -> None:
+        try:
+            self.recorder.finished([attempt])
+        finally:
+            self.queue.settle(job, retry_at)
+            self._count(attempt)
+        if self.progress is not None:
+            self.progress(attempt)
+
+    def _outcome(self, job: _Job, decision: Decision) -> tuple[Outcome, bool, bool]:
+        """(outcome, final, retry) for a decision about attempt ``job.number``."""
+        kind = decision.kind
+        if kind in ("sent", "permanent"):
+            return ("sent" if kind == "sent" else "permanent"), True, False
+        if kind in ("quota", "account"):
+            return "paused", False, False
+        exhausted = self._exhausted(job.number)
+        if kind == "uncertain":
+            if not self.policy.retry_uncertain:
+                return "uncertain", True, False
+            return "uncertain", exhausted, not exhausted
+        return "transient", exhausted, not exhausted
+
+    def _retry_state(self, number: int) -> RetryCallState:
+        state = RetryCallState(self.retrying, None, (), {})
+        state.attempt_number = number
+        return state
+
+    def _exhausted(self, number: int) -> bool:
+        return bool(self.retrying.stop(self._retry_state(number)))
+
+    def _retry_at(self, job: _Job) -> float:
+        delay = float(self.retrying.wait(self._retry_state(job.number)))
+        return asyncio.get_running_loop().time() + delay
+
+    def _interrupted(self, job: _Job, state: TransactionState, started: datetime) -> None:
+        if state.data_sent:
+            outcome: Outcome = "uncertain"
+            text = "interrupted after the message was sent, before the server replied"
+        else:
+            outcome, text = "paused", "interrupted before the message was handed over"
+        final = outcome == "uncertain" and not self.policy.retry_uncertain
+        attempt = Attempt(
+            job.message.ref, job.number, outcome, None, text, None, started, _now(), final
+        )
+        self._report(job, attempt, None)
+
+    def _count(self, attempt: Attempt) -> None:
+        s = self.summary
+        s.attempts += 1
+        if attempt.outcome == "sent":
+            s.sent += 1
+        elif attempt.outcome == "permanent":
+            s.permanent += 1
+        elif attempt.outcome == "uncertain" and attempt.final:
+            s.uncertain += 1
+        elif attempt.outcome == "transient" and attempt.final:
+            s.gave_up += 1
+        elif attempt.outcome == "paused":
+            s.paused += 1
+
+    def _account_error(
+        self, decision: Decision, stage: Stage, *, repeated: bool = False
+    ) -> AccountError:
+        what = {
+            "connect": "cannot reach",
+            "tls": "TLS failed with",
+            "ehlo": "the greeting failed with",
+            "auth": "login refused by",
+            "mail": "the sender was refused by",
+        }.get(stage, "sending stopped by")
+        again = f" (after {self.policy.max_attempts} tries)" if repeated else ""
+        hint = decision.hint
+        if stage == "auth" and self.account.auth_hints[:1] == ("oauth2",):
+            hint = "This provider wants OAuth2: set smtp.oauth2_token_command."
+        elif stage == "auth" and self.account.auth_hints[:1] == ("app-password",):
+            hint = "This provider wants an app password (not your usual password)."
+        return AccountError(
+            f"{what} {self.account.describe()}{again}: {decision.text}. "
+            "No recipient was marked as failed.",
+            code=decision.code,
+            hint=hint,
+        )
+
+    def _quota(self, decision: Decision) -> QuotaPaused:
+        resume = _now() + decision.retry_after if decision.retry_after else None
+        when = f"after {resume:%Y-%m-%d %H:%M} UTC" if resume else "later"
+        return QuotaPaused(
+            f"the sending account reached a sending limit: {decision.text}",
+            resume_at=resume,
+            hint=f"Nothing was marked failed. Run notify send again {when}.",
+        )
+
+
+async def deliver(
+    messages: AsyncIterator[Outgoing] | Iterable[Outgoing],
+    account: Account,
+    policy: Policy,
+    recorder: Recorder,
+    *,
+    progress: Progress | None = None,
+) -> DeliverySummary:
+    """Send every message through ``account`` under ``policy``, reporting to ``recorder``.
+
+    Returns the summary when every message is settled or the cap is spent
+    (``summary.cap_reached``). Raises AccountError when the account cannot send
+    (authentication, TLS, unreachable at the first connection), QuotaPaused when the
+    account reached a sending limit: in both cases no recipient is marked failed.
+    Exceptions raised by the recorder stop the run and are raised here.
+    """
+    run = _Run(messages, account, policy, recorder, progress)
+    return await run.run()
