@@ -1,0 +1,257 @@
+"""Opening the journal file: owner-only permissions, SQLite settings, error translation.
+
+Every ``sqlite3`` or ``OSError`` raised while the journal is used goes through
+:func:`translate`, which turns it into a :class:`~notify.errors.JournalError` naming
+the file and saying what to do: callers never see a raw sqlite3 traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from notify.errors import JournalError
+
+#: How long a write waits for another process's transaction (``notify mark``,
+#: ``notify bounces``) before giving up, in milliseconds.
+BUSY_TIMEOUT_MS = 10_000
+
+_umask_lock = threading.Lock()
+
+_SQLITE_ADVICE: dict[str, tuple[str, str]] = {
+    "SQLITE_CANTOPEN": (
+        "cannot be opened: its folder is missing or not writable",
+        "Check that the folder exists and that you may write in it: the journal also "
+        "creates '{name}-wal' and '{name}-shm' beside it.",
+    ),
+    "SQLITE_NOTADB": (
+        "is not a notify journal (not an SQLite database)",
+        "Pass --journal with this incident's journal. Do not overwrite this file.",
+    ),
+    "SQLITE_CORRUPT": (
+        "is damaged (the SQLite file is corrupted)",
+        "Keep a copy of it for the incident file, then try "
+        "'sqlite3 {path} .recover | sqlite3 recovered.db', or start a new journal "
+        "with --journal NEW.db.",
+    ),
+    "SQLITE_FULL": (
+        "cannot be written: the disk is full",
+        "Free some disk space and run the same command again: what was recorded is kept.",
+    ),
+    "SQLITE_READONLY": (
+        "cannot be written: the file or its folder is read-only",
+        "Run notify where you may write, or copy the journal to a writable folder "
+        "with its '-wal' file and pass --journal.",
+    ),
+    "SQLITE_PERM": (
+        "cannot be opened: permission denied",
+        "Run notify as the user who owns the journal, or pass --journal.",
+    ),
+    "SQLITE_BUSY": (
+        "is busy: another program kept it locked for too long",
+        "Wait until the other notify command ends, then run this one again.",
+    ),
+    "SQLITE_LOCKED": (
+        "is busy: another program kept it locked for too long",
+        "Wait until the other notify command ends, then run this one again.",
+    ),
+    "SQLITE_IOERR": (
+        "could not be read or written (input/output error)",
+        "Check the disk (space, cable, network share), then run the same command again.",
+    ),
+}
+
+_OS_ADVICE: dict[int, tuple[str, str]] = {
+    errno.ENOENT: ("cannot be created: its folder does not exist", "Create the folder first."),
+    errno.ENOTDIR: (
+        "cannot be created: a part of its path is a file, not a folder",
+        "Pass --journal with a path inside a folder.",
+    ),
+    errno.EACCES: (
+        "cannot be opened or created: permission denied",
+        "Run notify where you may write, or pass --journal with another path.",
+    ),
+    errno.EPERM: (
+        "cannot be opened or created: permission denied",
+        "Run notify where you may write, or pass --journal with another path.",
+    ),
+    errno.EROFS: (
+        "cannot be written: the disk is read-only",
+        "Run notify where you may write, or pass --journal with another path.",
+    ),
+    errno.ENOSPC: (
+        "cannot be written: the disk is full",
+        "Free some disk space and run the same command again: what was recorded is kept.",
+    ),
+}
+
+
+def sqlite_problem(path: Path, exc: sqlite3.Error) -> JournalError:
+    """The :class:`JournalError` that explains ``exc`` for the journal at ``path``."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    base = "_".join(name.split("_")[:2])
+    if base in _SQLITE_ADVICE:
+        what, hint = _SQLITE_ADVICE[base]
+        return JournalError(f"journal {path} {what} ({exc})", hint=_fill(hint, path))
+    if "closed database" in str(exc):
+        return JournalError(f"journal {path} is closed", hint="Open it again (a bug in notify).")
+    return JournalError(
+        f"journal {path}: {exc}",
+        hint="Run the same command again; if it fails again, keep the journal and report it.",
+    )
+
+
+def os_problem(path: Path, exc: OSError) -> JournalError:
+    """The :class:`JournalError` that explains ``exc`` for the journal at ``path``."""
+    what, hint = _OS_ADVICE.get(
+        exc.errno or 0,
+        ("cannot be opened or created", "Check the path given with --journal."),
+    )
+    return JournalError(f"journal {path} {what} ({exc.strerror or exc})", hint=hint)
+
+
+def _fill(hint: str, path: Path) -> str:
+    return hint.replace("{name}", path.name).replace("{path}", str(path))
+
+
+@contextmanager
+def translate(path: Path) -> Iterator[None]:
+    """Turn ``sqlite3.Error`` and ``OSError`` raised inside into :class:`JournalError`."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise sqlite_problem(path, exc) from exc
+    except OSError as exc:
+        raise os_problem(path, exc) from exc
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Set a 0o077 umask while files are created (the umask is per process)."""
+    with _umask_lock:
+        old = os.umask(0o077)
+        try:
+            yield
+        finally:
+            os.umask(old)
+
+
+def make_private_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each owner-only (0700)."""
+    missing: list[Path] = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for new in reversed(missing):
+        with suppress(FileExistsError):
+            os.mkdir(new, 0o700)
+            os.chmod(new, 0o700)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty and owner-only (0600) unless it exists."""
+    with suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+
+
+def tighten(path: Path) -> None:
+    """Make an existing file of ours owner-only (0600); leave others' files alone."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        os.chmod(path, 0o600)
+
+
+def sidecars(path: Path) -> tuple[Path, Path]:
+    """The ``-wal`` and ``-shm`` files SQLite keeps beside the journal."""
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def connect(
+    path: Path, *, create: bool, setup: Callable[[sqlite3.Connection], object]
+) -> sqlite3.Connection:
+    """Open the journal at ``path`` (creating it when ``create``) and run ``setup``.
+
+    ``setup`` runs under a 0o077 umask, so that the ``-wal`` and ``-shm`` files SQLite
+    creates are owner-only. Raises :class:`JournalError` on any failure.
+    """
+    with translate(path):
+        if path.is_dir():
+            raise JournalError(
+                f"journal {path} is a folder", hint="Pass --journal with a file name."
+            )
+        if create:
+            make_private_folders(path.parent)
+            create_private_file(path)
+        elif not path.exists():
+            raise JournalError(
+                f"no journal at {path}",
+                hint="Check --journal, or run 'notify send' to start the journal.",
+            )
+        tighten(path)
+        with private_umask():
+            conn = sqlite3.connect(
+                str(path),
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            try:
+                configure(conn, path)
+                setup(conn)
+            except BaseException:
+                conn.close()
+                raise
+        for sidecar in sidecars(path):
+            tighten(sidecar)
+        return conn
+
+
+def configure(conn: sqlite3.Connection, path: Path) -> None:
+    """WAL mode, synchronous=NORMAL, busy timeout, foreign keys."""
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise JournalError(
+            f"journal {path} cannot use SQLite's WAL mode (it stays in {mode!r} mode)",
+            hint="Put the journal on a local disk (not a network share) and run again.",
+        )
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
+def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One consistent snapshot for several SELECTs (WAL readers never block writers)."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")

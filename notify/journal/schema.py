@@ -1,0 +1,193 @@
+"""The journal's schema and its named migrations.
+
+The ``migrations`` table lists the names of the migrations applied. Each migration
+is applied once, in the order of :data:`MIGRATIONS`, in its own transaction
+(``BEGIN IMMEDIATE``: two processes opening a new journal at once apply it once).
+A journal whose ``migrations`` table names a migration this notify does not know
+was written by a newer notify: opening it raises :class:`JournalError`.
+
+To change the schema, append a new :class:`Migration` with a new name; never edit
+or reorder one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from notify.errors import JournalError
+from notify.journal.codec import format_ts
+from notify.journal.db import write_transaction
+
+#: SQLite ``application_id`` of a notify journal ("NJRN").
+APPLICATION_ID = 0x4E4A524E
+
+#: The ``prev`` hash of the first event of the chain.
+GENESIS = "0" * 64
+
+_STATE_CHECK = (
+    "state IN ('pending', 'sending', 'sent', 'deferred', 'failed', 'bounced', "
+    "'uncertain', 'skipped', 'notified-other')"
+)
+
+_INITIAL = (
+    """CREATE TABLE incident_versions (
+        id INTEGER PRIMARY KEY,
+        recorded_at TEXT NOT NULL,
+        data TEXT NOT NULL)""",
+    """CREATE TABLE campaigns (
+        id INTEGER PRIMARY KEY,
+        template TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revision_id INTEGER)""",
+    """CREATE TABLE revisions (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        created_at TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        languages TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        templates TEXT NOT NULL,
+        variables TEXT NOT NULL,
+        notify_version TEXT NOT NULL,
+        UNIQUE (campaign_id, fingerprint))""",
+    f"""CREATE TABLE recipients (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        key TEXT NOT NULL,
+        email TEXT NOT NULL,
+        ascii_email TEXT NOT NULL,
+        name TEXT NOT NULL,
+        data TEXT NOT NULL,
+        sources TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK ({_STATE_CHECK}),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        message_id TEXT,
+        date_header TEXT,
+        sha256 TEXT,
+        revision_id INTEGER,
+        last_code INTEGER,
+        last_text TEXT,
+        queue_id TEXT,
+        next_retry_at TEXT,
+        note TEXT,
+        added_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (campaign_id, key))""",
+    "CREATE INDEX recipients_queue ON recipients (campaign_id, state, rank)",
+    "CREATE INDEX recipients_rank ON recipients (campaign_id, rank)",
+    "CREATE INDEX recipients_key ON recipients (key)",
+    "CREATE INDEX recipients_message_id ON recipients (message_id)",
+    """CREATE INDEX recipients_retry ON recipients (campaign_id, next_retry_at)
+        WHERE state = 'deferred'""",
+    """CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        ts TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        campaign_id INTEGER,
+        recipient_id INTEGER,
+        state_from TEXT,
+        state_to TEXT,
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL)""",
+    "CREATE INDEX events_recipient ON events (recipient_id, seq) WHERE recipient_id IS NOT NULL",
+    """CREATE INDEX events_quota ON events (ts)
+        WHERE kind IN ('attempt-end', 'recovered') AND state_to IN ('sent', 'uncertain')""",
+    """CREATE TABLE chain_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL)""",
+    f"INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, '{GENESIS}')",  # noqa: S608
+    """CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END""",
+    """CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END""",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One named schema change, applied once."""
+
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def sql_migration(name: str, *statements: str) -> Migration:
+    """A migration that runs ``statements`` in order (inside its transaction)."""
+
+    def apply(conn: sqlite3.Connection) -> None:
+        for statement in statements:
+            conn.execute(statement)
+
+    return Migration(name, apply)
+
+
+#: Every migration, in order. Append only.
+MIGRATIONS: tuple[Migration, ...] = (sql_migration("0001-initial", *_INITIAL),)
+
+
+def check_identity(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite file that is not a notify journal (and is not empty)."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return
+    if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        raise JournalError(
+            f"{path} is an SQLite database but not a notify journal",
+            hint="Pass --journal with this incident's journal (by default ./incident.db).",
+        )
+
+
+def migrate(
+    conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[str]:
+    """Apply the migrations ``conn`` lacks, in order; return the names applied.
+
+    Raises :class:`JournalError` when the journal has a migration not in
+    ``migrations`` (written by a newer notify).
+    """
+    check_identity(conn, path)
+    known = {m.name for m in migrations}
+    applied = _applied(conn, path, known)
+    applied_now: list[str] = []
+    for migration in migrations:
+        if migration.name in applied:
+            continue
+        with write_transaction(conn):
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations "
+                "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            applied = _applied(conn, path, known)  # another process may have applied it
+            if migration.name in applied:
+                continue
+            migration.apply(conn)
+            conn.execute(
+                "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                (migration.name, format_ts(datetime.now(UTC))),
+            )
+            applied_now.append(migration.name)
+    return applied_now
+
+
+def _applied(conn: sqlite3.Connection, path: Path, known: set[str]) -> set[str]:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'"
+    ).fetchone()
+    if not exists:
+        return set()
+    applied = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    unknown = sorted(applied - known)
+    if unknown:
+        raise JournalError(
+            f"journal {path} was written by a newer notify "
+            f"(unknown schema changes: {', '.join(unknown)})",
+            hint="Upgrade notify (pip install -U notify-incident), then run the command again.",
+        )
+    return applied
