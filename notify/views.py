@@ -9,6 +9,7 @@ import csv
 import enum
 import json
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -17,6 +18,10 @@ from rich.table import Table
 from notify.addressbook.merge import ContactList
 from notify.addressbook.model import Entry, Recipient
 from notify.addressbook.sources import Import
+from notify.campaign import Limits
+from notify.deliver import Account
+from notify.errors import EXIT_OK, EXIT_SOME_UNREACHED
+from notify.journal import Campaign, Journal, QuotaUsage, State
 from notify.tabular import safe_cell
 
 
@@ -158,3 +163,83 @@ def _print_tables(console: Console, contacts: ContactList) -> None:
         for e in contacts.unreachable:
             other.add_row(e.name, "; ".join(e.phones), "; ".join(e.postal), str(e.origin))
         console.print(other)
+
+
+def plan_lines(result: Import, duration: str) -> list[str]:
+    """The summary of what a preview or a send will do, one fact a line."""
+    contacts = result.contacts
+    counts = Counter(p.kind for p in contacts.problems)
+    lines = [
+        f"{len(contacts.recipients)} messages, one per recipient",
+        f"{contacts.duplicates} duplicates merged",
+        f"{len(contacts.unreachable)} contacts without e-mail: reach them by other means",
+        f"{len(contacts.secure)} on secure health messaging: send from your secure client",
+        f"{counts['invalid-address']} invalid addresses, {contacts.excluded} excluded",
+        duration,
+    ]
+    if result.unreadable:
+        lines.append(f"{len(result.unreadable)} sources could not be read")
+    return lines
+
+
+_STATE_ORDER: tuple[State, ...] = (
+    "pending",
+    "sending",
+    "deferred",
+    "sent",
+    "uncertain",
+    "failed",
+    "bounced",
+    "skipped",
+    "notified-other",
+)
+
+
+def send_plan_lines(
+    due: int, added: int, recovered: int, account: Account, limits: Limits, duration: str
+) -> list[str]:
+    """What ``notify send`` is about to do."""
+    lines = [f"{due} messages to send through {account.username or '(no login)'} at {account.host}"]
+    if added:
+        lines.append(f"{added} new recipients added to the campaign")
+    if recovered:
+        lines.append(
+            f"{recovered} messages were in flight when a previous run stopped: recorded as "
+            "uncertain, they are sent again with the same Message-ID"
+        )
+    lines.append(duration)
+    return lines
+
+
+def print_counts(console: Console, journal: Journal, campaign: Campaign) -> None:
+    """The count of recipients in each state for one campaign."""
+    counts = journal.counts(campaign.id)
+    table = Table(
+        title=f"Campaign {campaign.template} (started {campaign.created_at:%Y-%m-%d %H:%M})",
+        title_justify="left",
+    )
+    table.add_column("State")
+    table.add_column("Recipients", justify="right")
+    for name in _STATE_ORDER:
+        if counts.get(name):
+            table.add_row(name, str(counts[name]))
+    table.add_row("total", str(sum(counts.values())))
+    console.print(table)
+
+
+def print_quota(console: Console, usage: QuotaUsage, limits: Limits) -> None:
+    """The daily quota used and left, and when more can be sent."""
+    if not limits.per_day:
+        console.print(f"{usage.count} messages sent in the last 24 hours; no daily limit set.")
+        return
+    left = max(0, limits.per_day - usage.count)
+    line = f"Quota: {usage.count} of {limits.per_day} used in the last 24 hours, {left} left"
+    if left == 0 and usage.frees_at is not None:
+        line += f"; sending can resume after {usage.frees_at.astimezone():%Y-%m-%d %H:%M}"
+    console.print(line, markup=False)
+
+
+def exit_code_for(counts: Mapping[State, int]) -> int:
+    """0 when everyone was reached, 1 when the run finished with some not reached."""
+    unreached = sum(counts.get(s, 0) for s in ("failed", "bounced", "uncertain"))
+    return EXIT_SOME_UNREACHED if unreached else EXIT_OK

@@ -1,45 +1,25 @@
-"""The command line: parses, calls the library, prints. Nothing else."""
+"""Option bundles shared by contacts, preview and send, and the import they drive."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from notify import __version__, views
 from notify.addressbook.merge import MergeOptions
 from notify.addressbook.sources import Import, SourceOptions, load_contacts
-from notify.errors import EXIT_USAGE, NotifyError, UsageError
-from notify.settings import Settings, load_settings
-
-app = typer.Typer(
-    name="notify",
-    help="Warn every correspondent or patient after a mailbox hijack or a data breach.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class State:
-    config: Path | None = None
-    journal: Path = Path("incident.db")
-
-
-state = State()
+from notify.errors import UsageError
+from notify.settings import Settings
 
 # Option bundles shared by contacts, preview and send.
 Sources = Annotated[
     list[Path],
-    typer.Argument(help="Address books: .vcf, .csv, a Sent folder (mbox file or Maildir)."),
+    typer.Argument(
+        metavar="SOURCE...", help="Address books: .vcf, .csv, a Sent folder (mbox or Maildir)."
+    ),
 ]
 MapOpt = Annotated[
     list[str] | None,
@@ -77,30 +57,10 @@ WindowOpt = Annotated[
 ]
 
 
-def _version(value: bool) -> None:
-    if value:
-        out.print(f"notify {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _global(
-    config: Annotated[
-        Path | None, typer.Option("--config", help="Settings file (default ./notify.toml).")
-    ] = None,
-    journal: Annotated[Path, typer.Option("--journal", help="Incident journal (SQLite).")] = Path(
-        "incident.db"
-    ),
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
-    ] = False,
-) -> None:
-    state.config = config
-    state.journal = journal
-
-
-def _settings() -> Settings:
-    return load_settings(state.config)
+TemplateOpt = Annotated[
+    str,
+    typer.Option("--template", "-t", help="Template name (see 'notify templates') or a file."),
+]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -182,59 +142,3 @@ def import_contacts(
         include_secure=include_secure,
     )
     return load_contacts(list(sources), source_options, merge_options)
-
-
-@app.command()
-def contacts(
-    sources: Sources,
-    output_format: Annotated[
-        views.Format, typer.Option("--format", help="table, json or csv.")
-    ] = views.Format.table,
-    mapping: MapOpt = None,
-    encoding: EncodingOpt = None,
-    exclude: ExcludeOpt = None,
-    group: GroupOpt = None,
-    all_addresses: AllAddressesOpt = False,
-    include_secure: SecureOpt = False,
-    since: SinceOpt = None,
-    min_count: MinCountOpt = 1,
-    window: WindowOpt = False,
-) -> None:
-    """Import, merge and show the recipients; list every problem with file:line."""
-    result = import_contacts(
-        _settings(),
-        sources,
-        mapping=mapping,
-        encoding=encoding,
-        exclude=exclude,
-        groups=group,
-        all_addresses=all_addresses,
-        include_secure=include_secure,
-        since=since,
-        min_count=min_count,
-        window_only=window,
-    )
-    views.print_problems(err, result)
-    views.print_contacts(out, result.contacts, output_format)
-    views.print_import_summary(err, result)
-    if result.unreadable:
-        raise typer.Exit(EXIT_USAGE)
-
-
-def main() -> None:
-    """Entry point: run the app, turn notify's errors into messages and exit codes."""
-    try:
-        app(standalone_mode=False)
-    except NotifyError as exc:
-        err.print(f"error: {exc.message}", markup=False)
-        if exc.hint:
-            err.print(exc.hint, markup=False)
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)

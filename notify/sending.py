@@ -1,0 +1,247 @@
+"""The send stage: the journal, the composer and the delivery engine, wired together.
+
+The journal is written before and after every SMTP transaction (through the
+:class:`JournalRecorder` the engine calls), so a crash or Ctrl-C loses nothing: a
+rerun resumes, never resends what was accepted, and resends an ``uncertain``
+message with the same Message-ID and Date (byte for byte the same message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from notify.addressbook.model import Recipient
+from notify.campaign import Limits
+from notify.compose import Composed, Composer, TemplateSet
+from notify.deliver import Account, Attempt, DeliverySummary, Outgoing, Policy, deliver
+from notify.errors import QuotaPaused
+from notify.journal import (
+    AttemptEnd,
+    AttemptStart,
+    Campaign,
+    Journal,
+    Outcome,
+    RecipientRecord,
+)
+from notify.settings import Settings
+
+PAGE = 100  # recipients read from the journal at a time
+
+
+def settings_snapshot(settings: Settings) -> dict[str, Any]:
+    """The settings as JSON-ready data, without any secret (for the journal)."""
+    data = settings.model_dump(mode="json")
+    smtp = data.get("smtp", {})
+    for key in ("password", "password_command", "oauth2_token_command"):
+        smtp.pop(key, None)
+    return data
+
+
+def open_campaign(
+    journal: Journal,
+    settings: Settings,
+    template_set: TemplateSet,
+    *,
+    template: str,
+    token: str,
+) -> Campaign:
+    """Get or create the campaign of ``template`` and record what it renders with."""
+    journal.record_incident(settings.incident)
+    return journal.open_campaign(
+        template,
+        languages=template_set.languages,
+        settings=settings_snapshot(settings),
+        templates={t.path.name: t.source for t in template_set.templates.values()},
+        variables={"campaign_token": token, "default_language": settings.contacts.default_language},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    message_id: str
+    date: str
+    sha256: str
+
+
+class JournalRecorder:
+    """The engine's recorder: commits ``sending`` before, the outcome after."""
+
+    def __init__(self, journal: Journal, on_attempt: Callable[[Attempt], None] | None = None):
+        self.journal = journal
+        self.in_flight: dict[int, _InFlight] = {}
+        self.on_attempt = on_attempt
+
+    def remember(self, ref: int, composed: Composed, date: str) -> None:
+        self.in_flight[ref] = _InFlight(composed.message_id, date, composed.sha256)
+
+    def starting(self, batch: Sequence[Outgoing]) -> None:
+        starts = [
+            AttemptStart(o.ref, m.message_id, m.date, m.sha256)
+            for o in batch
+            for m in (self.in_flight[o.ref],)
+        ]
+        begun = set(self.journal.begin_attempts(starts))
+        missing = [o.rcpt for o in batch if o.ref not in begun]
+        if missing:  # marked by hand since it was queued: never send it
+            raise RecipientWithdrawn(missing)
+
+    def finished(self, attempts: Sequence[Attempt]) -> None:
+        self.journal.end_attempts([_end(a) for a in attempts])
+        for attempt in attempts:
+            if attempt.final or attempt.outcome in {"sent", "permanent", "uncertain"}:
+                self.in_flight.pop(attempt.ref, None)
+            if self.on_attempt is not None:
+                self.on_attempt(attempt)
+
+
+class RecipientWithdrawn(Exception):
+    """A recipient was marked by hand while queued; the run stops before sending it."""
+
+    def __init__(self, addresses: list[str]) -> None:
+        super().__init__(", ".join(addresses))
+        self.addresses = addresses
+
+
+def _end(attempt: Attempt) -> AttemptEnd:
+    """The journal's view of an engine attempt."""
+    outcome: Outcome
+    if attempt.outcome == "sent":
+        outcome, note = "sent", ""
+    elif attempt.outcome == "uncertain":
+        outcome = "uncertain"
+        note = "no reply after the message was sent: it may or may not have been accepted"
+    elif attempt.outcome == "paused":
+        outcome, note = "pending", "the run paused before the server took the message"
+    elif attempt.outcome == "permanent":
+        outcome, note = "failed", "permanent failure"
+    elif attempt.final:
+        outcome, note = "failed", f"temporary failures: gave up after {attempt.number} attempts"
+    else:
+        outcome, note = "deferred", "temporary failure: will retry"
+    return AttemptEnd(attempt.ref, outcome, attempt.code, attempt.text, attempt.queue_id, note=note)
+
+
+def _date_of(record: RecipientRecord, now: datetime) -> datetime:
+    """An uncertain message is resent exactly as it was: same Date as recorded."""
+    if record.state == "uncertain" and record.date_header:
+        try:
+            return parsedate_to_datetime(record.date_header)
+        except (TypeError, ValueError):
+            return now
+    return now
+
+
+async def outgoing_messages(
+    journal: Journal,
+    campaign: Campaign,
+    composer: Composer,
+    recorder: JournalRecorder,
+    *,
+    token: str,
+    mail_from: str,
+    clock: Callable[[], datetime],
+) -> AsyncIterator[Outgoing]:
+    """Compose, lazily and in exposure order, every message the journal says is due."""
+    after: int | None = None
+    while page := journal.to_send(campaign.id, limit=PAGE, after=after):
+        after = page[-1].rank
+        for record in page:
+            if record.id in recorder.in_flight:  # already queued in this run
+                continue
+            recipient = record.recipient
+            message_id = record.message_id or composer.message_id_for(recipient, token)
+            date = _date_of(record, clock())
+            composed = composer.compose(recipient, message_id=message_id, date=date)
+            recorder.remember(record.id, composed, _date_header(composed))
+            yield Outgoing(
+                ref=record.id,
+                mail_from=mail_from,
+                rcpt=composed.to,
+                data=composed.data,
+                envid=envid_for(campaign.id, record.id),
+                needs_smtputf8=composed.needs_smtputf8,
+            )
+        await asyncio.sleep(0)
+
+
+def _date_header(composed: Composed) -> str:
+    head = composed.data.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+    for line in head.split("\r\n"):
+        if line.lower().startswith("date:"):
+            return line[5:].strip()
+    return ""
+
+
+def envid_for(campaign_id: int, recipient_id: int) -> str:
+    """The DSN envelope id of a recipient's message: ties a bounce to its record."""
+    return f"notify-{campaign_id}-{recipient_id}"
+
+
+def parse_envid(envid: str) -> tuple[int, int] | None:
+    """The (campaign id, recipient id) of an envelope id made by :func:`envid_for`."""
+    parts = envid.strip().split("-")
+    if len(parts) == 3 and parts[0] == "notify" and parts[1].isdigit() and parts[2].isdigit():
+        return int(parts[1]), int(parts[2])
+    return None
+
+
+def quota_left(journal: Journal, limits: Limits, limit: int | None) -> int | None:
+    """How many messages this run may send: the daily quota left, and ``--limit``.
+
+    Raises :class:`QuotaPaused` when the daily quota is spent, saying when it frees up.
+    """
+    cap = limit
+    if limits.per_day:
+        usage = journal.quota_usage()
+        left = limits.per_day - usage.count
+        if left <= 0:
+            raise QuotaPaused(
+                f"the daily sending limit of this account ({limits.per_day} in 24 hours) "
+                "is reached",
+                resume_at=usage.frees_at,
+                hint="Run the same command again after the time shown; nothing is lost.",
+            )
+        cap = left if cap is None else min(cap, left)
+    return cap
+
+
+async def send_campaign(
+    journal: Journal,
+    campaign: Campaign,
+    composer: Composer,
+    account: Account,
+    policy: Policy,
+    *,
+    token: str,
+    mail_from: str,
+    clock: Callable[[], datetime],
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> DeliverySummary:
+    """Send every due message of ``campaign``; the caller holds the sending lock."""
+    recorder = JournalRecorder(journal, on_attempt)
+    messages = outgoing_messages(
+        journal, campaign, composer, recorder, token=token, mail_from=mail_from, clock=clock
+    )
+    return await deliver(messages, account, policy, recorder)
+
+
+def sample_recipient(recipient: Recipient, address: str, ascii_address: str) -> Recipient:
+    """A copy of ``recipient`` addressed to the sender: ``send --test``."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(recipient, email=address, ascii_email=ascii_address, key=address.casefold())
+
+
+class NullRecorder:
+    """A recorder that records nothing: for ``send --test`` (not part of the campaign)."""
+
+    def starting(self, batch: Sequence[Outgoing]) -> None:
+        """Nothing to record."""
+
+    def finished(self, attempts: Sequence[Attempt]) -> None:
+        """Nothing to record."""
