@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from notify import views
+from notify.addressbook.sources import Import
 from notify.campaign import (
     campaign_token,
     describe_duration,
@@ -91,12 +92,7 @@ def preview(
 ) -> None:
     """Dry run: write every message to an outbox (.eml, index.html, manifest.json); send nothing."""
     settings = _settings()
-    composer = Composer(
-        load_template(template),
-        settings.incident,
-        settings.sender,
-        default_language=settings.contacts.default_language,
-    )
+    composer = _composer(settings, template)
     result = import_contacts(
         settings,
         sources,
@@ -111,8 +107,16 @@ def preview(
         window_only=window,
     )
     views.print_problems(err, result)
-    contacts_ = result.contacts
-    recipients = exposure_order(contacts_.recipients)
+    run_preview(settings, composer, result, template, out_dir)
+    if result.unreadable:
+        raise typer.Exit(EXIT_USAGE)
+
+
+def run_preview(
+    settings: Settings, composer: Composer, result: Import, template: str, out_dir: Path
+) -> None:
+    """Write the outbox and print what it holds."""
+    recipients = exposure_order(result.contacts.recipients)
     lines = views.plan_lines(result, describe_duration(len(recipients), effective_limits(settings)))
     warning = dmarc_warning(settings)
     if warning:
@@ -123,7 +127,7 @@ def preview(
             out_dir,
             composer,
             recipients,
-            contacts_,
+            result.contacts,
             template=template,
             campaign_token=campaign_token(settings, template),
             date=datetime.now().astimezone(),
@@ -134,9 +138,7 @@ def preview(
         out.print(line, markup=False)
     for text, count in sorted(summary.warnings.items()):
         out.print(f"check ({count}): {text}", markup=False)
-    out.print(f"Outbox: {out_dir}/index.html (nothing was sent)", markup=False)
-    if result.unreadable:
-        raise typer.Exit(EXIT_USAGE)
+    out.print(f"Outbox: {out_dir / 'index.html'} (nothing was sent)", markup=False)
 
 
 def _composer(settings: Settings, template: str) -> Composer:

@@ -18,7 +18,7 @@ from notify.settings import Settings
 Sources = Annotated[
     list[Path],
     typer.Argument(
-        metavar="SOURCE...", help="Address books: .vcf, .csv, a Sent folder (mbox or Maildir)."
+        metavar="SOURCE", help="Address books: .vcf, .csv, a Sent folder (mbox or Maildir)."
     ),
 ]
 MapOpt = Annotated[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -98,7 +99,9 @@ def send(
     if test:
         _send_test(settings, composer, account, result.contacts.recipients, yes)
         return
-    code = _send_campaign(settings, composer, account, result, template, yes=yes, limit=limit)
+    code = run_send(
+        settings, composer, account, result, template, state.journal, yes=yes, limit=limit
+    )
     raise typer.Exit(code)
 
 
@@ -128,19 +131,20 @@ def _send_test(
     out.print(f"Sample sent to {sender.email}: check how it looks before sending.", markup=False)
 
 
-def _send_campaign(
+def run_send(
     settings: Settings,
     composer: Composer,
     account: Account,
     result: Import,
     template: str,
+    journal_path: Path,
     *,
     yes: bool,
     limit: int | None,
 ) -> int:
     token = campaign_token(settings, template)
     limits = effective_limits(settings)
-    with Journal.open(state.journal) as journal, journal.sending_lock():
+    with Journal.open(journal_path) as journal, journal.sending_lock():
         recovered = journal.recover()
         campaign = sending.open_campaign(
             journal, settings, composer.template_set, template=template, token=token
@@ -201,12 +205,16 @@ def _advance(progress: Progress, task: TaskID, attempt: Attempt) -> None:
 @app.command()
 def status() -> None:
     """Counts per state for each campaign, the quota left today, when sending can resume."""
-    settings = _settings()
-    if not state.journal.exists():
+    show_status(_settings(), state.journal)
+
+
+def show_status(settings: Settings, journal_path: Path) -> None:
+    """Print the counts of every campaign and the quota."""
+    if not journal_path.exists():
         raise UsageError(
-            f"{state.journal}: no journal yet", hint="Run 'notify send' first, or pass --journal."
+            f"{journal_path}: no journal yet", hint="Run 'notify send' first, or pass --journal."
         )
-    with Journal.open(state.journal, create=False) as journal:
+    with Journal.open(journal_path, create=False) as journal:
         campaigns = journal.campaigns()
         if not campaigns:
             out.print("No campaign yet.", markup=False)
