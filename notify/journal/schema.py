@@ -127,8 +127,37 @@ def sql_migration(name: str, *statements: str) -> Migration:
     return Migration(name, apply)
 
 
+_INTAKE = (
+    # People who get no message from this account: no usable address, or only an
+    # address on a secure health-messaging network. Kept for the report's
+    # "reach by other means" list. ``key`` is stable across runs (the e-mail key,
+    # or the first source plus the name when there is no address).
+    """CREATE TABLE unreachable (
+        id INTEGER PRIMARY KEY,
+        campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+        key TEXT NOT NULL,
+        reason TEXT NOT NULL CHECK (reason IN ('no-address', 'secure-network')),
+        name TEXT NOT NULL,
+        email TEXT,
+        data TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        UNIQUE (campaign_id, key))""",
+    # Bounces and replies already read, so that reading a mailbox twice changes
+    # nothing; ``fingerprint`` is the SHA-256 of the message's bytes.
+    """CREATE TABLE inbound (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL UNIQUE,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        data TEXT NOT NULL)""",
+)
+
 #: Every migration, in order. Append only.
-MIGRATIONS: tuple[Migration, ...] = (sql_migration("0001-initial", *_INITIAL),)
+MIGRATIONS: tuple[Migration, ...] = (
+    sql_migration("0001-initial", *_INITIAL),
+    sql_migration("0002-unreachable-and-inbound", *_INTAKE),
+)
 
 
 def check_identity(conn: sqlite3.Connection, path: Path) -> None:
