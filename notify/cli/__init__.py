@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 
 from notify.cli import contacts as _contacts
+from notify.cli import democmd as _democmd
 from notify.cli import initcmd as _initcmd
 from notify.cli import sendcmd as _sendcmd
 from notify.cli.app import app, err
 from notify.errors import NotifyError, QuotaPaused
 
 __all__ = ["app", "main"]
-_COMMANDS = (_contacts, _initcmd, _sendcmd)
+_COMMANDS = (_contacts, _democmd, _initcmd, _sendcmd)
 
 
 def main() -> None:
