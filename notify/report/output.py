@@ -1,0 +1,36 @@
+"""Writing a report file owner-only: it holds personal and health-related data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from notify.errors import InputError
+from notify.journal.db import make_private_folders
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600 (new folders 0700), replacing it.
+
+    An existing file is made 0600 before it is truncated. Raises :class:`InputError`
+    naming the file when it cannot be written.
+    """
+    try:
+        if path.is_dir():
+            raise InputError("is a folder", path=path, hint="Pass --out with a file name.")
+        make_private_folders(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.ftruncate(fd, 0)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise InputError(
+            f"cannot be written: {exc.strerror or exc}",
+            path=path,
+            hint="Pass --out with a path in a folder you may write to.",
+        ) from None
