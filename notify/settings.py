@@ -9,6 +9,8 @@ Environment variables (each overrides the key of the same name in ``notify.toml`
 - ``NOTIFY_SMTP__PASSWORD``: the sending account's password (never put it in the file).
 - ``NOTIFY_SMTP__PASSWORD_COMMAND``: a command that prints the password.
 - ``NOTIFY_SMTP__OAUTH2_TOKEN_COMMAND``: a command that prints an OAuth2 access token.
+- ``NOTIFY_IMAP__PASSWORD``: the password of the inbox ``notify bounces`` reads (by
+  default the sending account's: ``NOTIFY_SMTP__PASSWORD`` or its password command).
 - ``NOTIFY_<SECTION>__<KEY>``: any other key, for example ``NOTIFY_SENDING__PER_DAY=200``.
 """
 
@@ -87,6 +89,26 @@ class SmtpSettings(_Section):
     timeout: float = 60.0
 
 
+class ImapSettings(_Section):
+    """The inbox ``notify bounces`` reads: by default the sending account's own.
+
+    Empty values come from the sending account: ``host``, ``port`` and ``security``
+    from the provider preset of ``[smtp]``, ``username`` and the password from
+    ``[smtp]``. ``move_to`` names a folder to move settled bounces and auto-replies
+    to; without it the inbox is only read (never changed).
+    """
+
+    host: str = ""
+    port: int | None = None
+    security: Literal["tls", "starttls", "none"] | None = None
+    username: str = ""
+    password: SecretStr | None = None
+    folder: str = "INBOX"
+    move_to: str = ""
+    ca_file: Path | None = None
+    timeout: float = 60.0
+
+
 class SendingSettings(_Section):
     """Limits and retry policy."""
 
@@ -125,6 +147,7 @@ class Settings(BaseSettings):
     incident: IncidentSettings = Field(default_factory=IncidentSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    imap: ImapSettings = Field(default_factory=ImapSettings)
     sending: SendingSettings = Field(default_factory=SendingSettings)
     contacts: ContactsSettings = Field(default_factory=ContactsSettings)
 

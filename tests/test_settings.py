@@ -102,5 +102,5 @@ def test_broken_toml_is_a_clear_error(tmp_path: Path) -> None:
     """A syntax error in the file is reported with the file name."""
     path = tmp_path / "notify.toml"
     path.write_text("[smtp\nhost=", encoding="utf-8")
-    with pytest.raises(ConfigError, match="notify.toml"):
+    with pytest.raises(ConfigError, match=r"notify\.toml"):
         load_settings(path)

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import sys
 
+from notify.cli import bouncecmd as _bouncecmd
 from notify.cli import contacts as _contacts
 from notify.cli import democmd as _democmd
 from notify.cli import initcmd as _initcmd
+from notify.cli import reportcmd as _reportcmd
 from notify.cli import sendcmd as _sendcmd
+from notify.cli import templatecmd as _templatecmd
 from notify.cli.app import app, err
 from notify.errors import NotifyError, QuotaPaused
 
 __all__ = ["app", "main"]
-_COMMANDS = (_contacts, _democmd, _initcmd, _sendcmd)
+_COMMANDS = (_bouncecmd, _contacts, _democmd, _initcmd, _reportcmd, _sendcmd, _templatecmd)
 
 
 def main() -> None:

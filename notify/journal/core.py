@@ -12,9 +12,19 @@ from types import TracebackType
 from typing import Any
 
 from notify.addressbook.addresses import InvalidAddress, clean
-from notify.addressbook.model import Recipient
+from notify.addressbook.model import Entry, Recipient
 from notify.errors import JournalError
-from notify.journal import attempts, campaigns, chain, db, queries, recipients, schema
+from notify.journal import (
+    attempts,
+    campaigns,
+    chain,
+    db,
+    inbound,
+    queries,
+    recipients,
+    schema,
+    unreachable,
+)
 from notify.journal.codec import format_ts
 from notify.journal.lock import exclusive_lock
 from notify.journal.model import (
@@ -28,6 +38,7 @@ from notify.journal.model import (
     Revision,
     State,
 )
+from notify.journal.unreachable import UnreachableRecord
 from notify.settings import IncidentSettings
 
 #: Where the journal lives unless ``--journal`` says otherwise.
@@ -393,3 +404,60 @@ class Journal:
         """The hash of the last event: the integrity digest a report prints."""
         with self._read() as conn:
             return chain.digest(conn)
+
+    # -- people reached by other means (report) ------------------------------------
+    # Added for the incident report: see notify/journal/unreachable.py.
+
+    def record_unreachable(self, campaign_id: int, people: Iterable[Entry | Recipient]) -> int:
+        """Keep the people who get no message: contacts without address (``Entry``)
+        and secure-network recipients (``Recipient``). Idempotent across runs (stable
+        keys); returns how many were new. One transaction, one chained event."""
+        with self._write() as (conn, now):
+            return unreachable.record(conn, campaign_id, people, now)
+
+    def iter_unreachable(self, campaign_id: int) -> Iterator[UnreachableRecord]:
+        """The campaign's unreachable people, in the order recorded, page by page."""
+        after = 0
+        while True:
+            with self._read() as conn:
+                found = unreachable.page(conn, campaign_id, after)
+            if not found:
+                return
+            yield from found
+            after = found[-1].id
+
+    def find_unreachable(self, address: str) -> list[UnreachableRecord]:
+        """The unreachable records of ``address`` (secure-network people), any campaign."""
+        try:
+            key = clean(address).key
+        except InvalidAddress:
+            key = address.strip().casefold()
+        with self._read() as conn:
+            return unreachable.by_key(conn, key)
+
+    # -- messages read back: bounces, auto-replies (notify bounces) ----------------
+    # Added for notify.bounces.intake: see notify/journal/inbound.py.
+
+    def find_inbound(self, fingerprint: str) -> dict[str, Any] | None:
+        """What was recorded when the message with this SHA-256 was read, or None."""
+        with self._read() as conn:
+            return inbound.find(conn, fingerprint)
+
+    def record_inbound(
+        self,
+        fingerprint: str,
+        *,
+        source: str,
+        kind: str,
+        data: Mapping[str, Any],
+        effects: Sequence[inbound.InboundEffect] = (),
+    ) -> inbound.Recorded:
+        """Record one message read back and its effects on recipients (one commit).
+
+        Returns ``recorded``, ``already-read`` (nothing changed) or ``busy`` (a
+        recipient is being sent right now; nothing recorded: read it again later).
+        """
+        with self._write() as (conn, now):
+            return inbound.record(
+                conn, fingerprint, source=source, kind=kind, data=data, effects=effects, now=now
+            )

@@ -64,6 +64,10 @@ EventKind = Literal[
     "recovered",
     "marked",
     "bounced",
+    "unreachable-recorded",
+    "inbound",
+    "delivered",
+    "complained",
 ]
 
 
