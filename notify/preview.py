@@ -2,7 +2,16 @@
 
 Nothing is sent and no connection is opened. Messages are composed and written one at
 a time, so memory stays flat however many recipients there are. Everything written is
-owner-only: the outbox holds personal and possibly health-related data.
+owner-only (0600 files, 0700 folders): the outbox holds personal and possibly
+health-related data.
+
+The outbox is built in a hidden folder beside ``out_dir`` and moved into place only
+once complete: a preview that stops half-way (a template error at the 500th recipient)
+leaves the previous outbox as it was. A folder is replaced only when it is empty or
+holds nothing but what an earlier preview wrote (``.notify-outbox`` marks it)::
+
+    DIR/index.html, style.css, manifest.json     the page to read; the same for programs
+    DIR/000001-name_at_domain.eml, view/000001.html   each message, as file and as page
 """
 
 from __future__ import annotations
@@ -11,9 +20,10 @@ import html
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,11 +31,16 @@ from typing import IO, Any
 
 from notify.addressbook.merge import ContactList
 from notify.addressbook.model import Recipient
-from notify.compose import Composed, Composer
-from notify.errors import UsageError
+from notify.compose import Composed, Composer, lint_template
+from notify.errors import InputError, TemplateError, UsageError
 
-_OUTBOX_MARK = "manifest.json"
+MARKER = ".notify-outbox"
+_FIXED = frozenset({MARKER, "manifest.json", "index.html", "style.css"})
+_EML_NAME = re.compile(r"\d{6,}-[A-Za-z0-9._-]*\.eml")
+_VIEW_NAME = re.compile(r"\d{6,}\.html")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_LANGUAGES = {"fr": "French", "en": "English"}
+_esc = html.escape
 
 
 @dataclass(slots=True)
@@ -37,111 +52,166 @@ class PreviewSummary:
     with_warnings: int = 0
     warnings: dict[str, int] = field(default_factory=dict)
     languages: dict[str, int] = field(default_factory=dict)
+    template_findings: list[str] = field(default_factory=list)
 
 
-def _private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.chmod(0o700)
+# -- the target folder ---------------------------------------------------------------
 
 
-def _private_file(path: Path) -> IO[str]:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+def _target(out_dir: Path) -> Path:
+    """``out_dir`` made absolute, its parent resolved; refuse what cannot be an outbox."""
+    problem = None
+    if out_dir.name in ("", ".", ".."):
+        problem = "is not a folder name"
+    elif out_dir.is_symlink():
+        problem = "is a symbolic link"
+    elif out_dir.exists() and not out_dir.is_dir():
+        problem = "is a file"
+    if problem:
+        raise UsageError(f"--out {out_dir} {problem}", hint="Pass --out with a new folder name.")
+    return out_dir.absolute().parent.resolve() / out_dir.name
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as stream:
-        stream.write(data)
+def _stray(folder: Path) -> str | None:
+    """The first entry of ``folder`` an earlier preview did not write, or None."""
+    for child in folder.iterdir():
+        name = child.name
+        if child.is_symlink():
+            return name
+        if child.is_dir() and name == "view":
+            odd = next((v.name for v in child.iterdir() if not _VIEW_NAME.fullmatch(v.name)), None)
+            if odd is not None:
+                return f"view/{odd}"
+        elif not (name in _FIXED or _EML_NAME.fullmatch(name)) or not child.is_file():
+            return name
+    return None
 
 
-def prepare_outbox(out_dir: Path) -> None:
-    """Create ``out_dir`` (0700), or empty it if it is an outbox from an earlier preview.
+def check_outbox_target(out_dir: Path) -> Path:
+    """Return the absolute outbox path, or raise UsageError when it must not be replaced.
 
-    A folder that holds anything else is refused: the preview never deletes files it
-    did not write.
+    Allowed: a new folder, an empty one, or an outbox written by notify that holds
+    nothing else. The preview never deletes a file it did not write.
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir} is a file", hint="Pass --out with a folder name.")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not (out_dir / _OUTBOX_MARK).is_file():
-            raise UsageError(
-                f"{out_dir} is not empty and is not an outbox written by notify",
-                hint="Pass --out with a new or empty folder.",
-            )
-        for child in out_dir.iterdir():
-            if child.is_dir() and child.name == "view":
-                shutil.rmtree(child)
-            elif child.suffix in {".eml", ".json", ".html"}:
-                child.unlink()
-    _private_dir(out_dir)
-    _private_dir(out_dir / "view")
+    target = _target(out_dir)
+    if not target.is_dir() or not any(target.iterdir()):
+        return target
+    if not ((target / MARKER).is_file() or (target / "manifest.json").is_file()):
+        raise UsageError(
+            f"{out_dir} is not empty and is not an outbox written by notify",
+            hint="Pass --out with a new or empty folder.",
+        )
+    stray = _stray(target)
+    if stray is not None:
+        raise UsageError(
+            f"{out_dir} holds {stray!r}, which notify did not write: the outbox was not replaced",
+            hint="Move that file elsewhere, or pass --out with a new folder.",
+        )
+    return target
 
 
 def eml_name(index: int, recipient: Recipient) -> str:
-    """A safe, sortable file name for one recipient's message."""
+    """A safe, sortable file name for one recipient's message (never a path)."""
     readable = _UNSAFE.sub("_", recipient.ascii_email.replace("@", "_at_"))[:80]
     return f"{index:06d}-{readable}.eml"
 
 
-def _view_page(recipient: Recipient, composed: Composed, eml: str) -> str:
-    esc = html.escape
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{esc(composed.subject)}</title><link rel='stylesheet' href='../style.css'>",
-        "</head><body><p><a href='../index.html'>&larr; all messages</a></p>",
-        f"<h1>{esc(composed.subject)}</h1><dl>",
-        f"<dt>To</dt><dd>{esc(recipient.name)} &lt;{esc(recipient.email)}&gt;</dd>",
-        f"<dt>Language</dt><dd>{esc(composed.language)}</dd>",
-        f"<dt>Message-ID</dt><dd><code>{esc(composed.message_id)}</code></dd>",
-        f"<dt>File</dt><dd><a href='../{esc(eml)}'>{esc(eml)}</a></dd></dl>",
-    ]
-    if composed.warnings:
-        items = "".join(f"<li>{esc(w)}</li>" for w in composed.warnings)
-        parts.append(f"<div class='warn'><strong>Check:</strong><ul>{items}</ul></div>")
-    parts.append(f"<h2>Text</h2><pre>{esc(composed.text)}</pre>")
-    if composed.html is not None:
-        # The HTML part is shown in a sandboxed frame: no script, no navigation.
-        parts.append(
-            "<h2>HTML</h2><iframe sandbox title='HTML version' "
-            f'srcdoc="{esc(composed.html, quote=True)}"></iframe>'
-        )
-    parts.append("</body></html>\n")
-    return "".join(parts)
+def _new_file(path: Path) -> int:
+    """Create ``path`` owner-only; never follow a link, never reuse a file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return os.open(path, flags, 0o600)
+
+
+def _text_file(path: Path) -> IO[str]:
+    return os.fdopen(_new_file(path), "w", encoding="utf-8", newline="\n")
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with os.fdopen(_new_file(path), "wb") as stream:
+        stream.write(data)
+
+
+def _install(staging: Path, target: Path, out_dir: Path) -> None:
+    """Move the finished outbox into place, replacing an earlier one."""
+    check_outbox_target(out_dir)  # again: minutes may have passed
+    if not target.exists():
+        staging.rename(target)
+        return
+    old = target.parent / f".{target.name}.notify-old-{secrets.token_hex(4)}"
+    target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old)
+
+
+# -- pages ---------------------------------------------------------------------------
+
+_CSP = (
+    "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+    "style-src 'self' 'unsafe-inline'; img-src data:; frame-src 'self'\">"
+)
+
+
+def _head(title: str, css: str) -> str:
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{_CSP}"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{_esc(title)}</title><link rel='stylesheet' href='{css}'></head><body>"
+    )
+
+
+def _spoken(code: str) -> str:
+    return _esc(_LANGUAGES.get(code, code))
+
+
+def _person(recipient: Recipient) -> str:
+    name = _esc(recipient.name) if recipient.name else "<span class='muted'>(no name)</span>"
+    return f"{name}<br><span class='addr'>{_esc(recipient.email)}</span>"
 
 
 _STYLE = """\
-body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;
-color:#1b1b1b;line-height:1.45}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;
-padding:.35rem .5rem;text-align:left;vertical-align:top}th{background:#f3f3f3}
-pre{white-space:pre-wrap;background:#fafafa;border:1px solid #ddd;padding:1rem}
-iframe{width:100%;height:32rem;border:1px solid #ddd}
-.warn{background:#fff4d6;border-left:4px solid #e0a000;padding:.5rem 1rem}
-.summary{background:#eef6ff;border-left:4px solid #2a6ebb;padding:.5rem 1rem}
-.tag{font-size:.8rem;background:#eee;border-radius:3px;padding:0 .3rem}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:72rem;margin:1.5rem auto;
+padding:0 1rem;color:#1b1b1b;line-height:1.45;font-size:16px}h1{font-size:1.6rem;margin:.5rem 0}
+h2{font-size:1.25rem;margin-top:2rem;border-bottom:2px solid #2a6ebb;padding-bottom:.2rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th{background:#f3f3f3}
+th,td{border-bottom:1px solid #ddd;padding:.4rem .5rem;text-align:left;vertical-align:top}
+pre{white-space:pre-wrap;background:#fafafa;border:1px solid #ddd;padding:1rem;font-size:.95rem}
+iframe{width:100%;height:36rem;border:1px solid #ddd;background:#fff}.facts th{width:9rem}
+.banner{background:#e8f5e9;border-left:6px solid #2e7d32;padding:.6rem 1rem;font-size:1.05rem}
+.warn{background:#fff4d6;border-left:6px solid #e0a000;padding:.5rem 1rem;margin:.5rem 0}
+.bad{background:#fdecea;border-left:6px solid #c62828;padding:.5rem 1rem;margin:.5rem 0}
+.cards{display:flex;flex-wrap:wrap;gap:.75rem;margin:1rem 0}.muted{color:#777}
+.card{flex:1 1 13rem;border:1px solid #ccd;border-radius:6px;padding:.6rem .8rem;background:#f7f9fc}
+.card b{display:block;font-size:1.9rem;line-height:1.1}.card.alert{background:#fff4d6}
+.addr{font-family:ui-monospace,monospace;font-size:.9rem;color:#333}nav{margin:.5rem 0}
+.tag{display:inline-block;font-size:.85rem;background:#fff4d6;border-radius:3px;padding:0 .35rem}
 """
 
 
 class _Writer:
-    """Streams the outbox: .eml and view files, manifest entries, index rows."""
+    """Streams the outbox: .eml and view files, manifest entries, index rows, counts."""
 
-    def __init__(self, out_dir: Path, work: Path) -> None:
-        self.out_dir = out_dir
-        self.manifest = _private_file(work / "manifest.part")
-        self.rows = _private_file(work / "rows.part")
-        self.first = True
+    def __init__(self, folder: Path, composer: Composer, summary: PreviewSummary) -> None:
+        self.folder = folder
+        self.summary = summary
+        self.total: int | None = None
+        self.sender = f"{composer.sender.name} <{composer.sender.address}>".strip()
+        _write_bytes(folder / MARKER, b"Written by notify preview; safe to delete.\n")
+        (folder / "view").mkdir(mode=0o700)
+        self.manifest = _text_file(folder / ".manifest.part")
+        self.rows = _text_file(folder / ".rows.part")
 
     def add(self, index: int, recipient: Recipient, composed: Composed) -> None:
+        """Write one recipient's message, page, manifest entry and index row."""
         eml = eml_name(index, recipient)
-        _write_bytes(self.out_dir / eml, composed.data)
+        _write_bytes(self.folder / eml, composed.data)
         view = f"view/{index:06d}.html"
-        with _private_file(self.out_dir / view) as page:
-            page.write(_view_page(recipient, composed, eml))
+        with _text_file(self.folder / view) as page:
+            page.write(self.page(index, recipient, composed, eml))
         record = {
             "recipient": recipient.email,
             "name": recipient.name,
             "file": eml,
+            "view": view,
             "subject": composed.subject,
             "language": composed.language,
             "message_id": composed.message_id,
@@ -149,17 +219,60 @@ class _Writer:
             "exposed": recipient.in_window,
             "warnings": composed.warnings,
         }
-        self.manifest.write(("" if self.first else ",\n") + json.dumps(record, ensure_ascii=False))
-        self.first = False
-        esc = html.escape
-        warn = "".join(f"<div class='tag'>{esc(w)}</div>" for w in composed.warnings)
+        self.manifest.write(("" if index == 1 else ",\n") + json.dumps(record, ensure_ascii=False))
+        warn = "".join(f"<span class='tag'>{_esc(w)}</span> " for w in composed.warnings)
         self.rows.write(
-            f"<tr><td>{index}</td><td>{esc(recipient.name)}</td><td>{esc(recipient.email)}</td>"
-            f"<td>{esc(composed.language)}</td><td>{'yes' if recipient.in_window else ''}</td>"
-            f"<td><a href='{esc(view)}'>{esc(composed.subject)}</a></td><td>{warn}</td></tr>\n"
+            f"<tr><td>{index}</td><td>{_person(recipient)}</td>"
+            f"<td>{_spoken(composed.language)}</td>"
+            f"<td>{'yes' if recipient.in_window else ''}</td>"
+            f"<td><a href='{view}'>{_esc(composed.subject)}</a></td><td>{warn}</td></tr>\n"
         )
+        self.count(composed)
+
+    def count(self, composed: Composed) -> None:
+        """Add one message to the summary."""
+        summary = self.summary
+        summary.messages += 1
+        summary.languages[composed.language] = summary.languages.get(composed.language, 0) + 1
+        if composed.warnings:
+            summary.with_warnings += 1
+            for warning in composed.warnings:
+                summary.warnings[warning] = summary.warnings.get(warning, 0) + 1
+
+    def page(self, index: int, recipient: Recipient, composed: Composed, eml: str) -> str:
+        """One message's page: who, what, and the text and HTML versions."""
+        links = ["<a href='../index.html'>&larr; Back to the list</a>"]
+        if index > 1:
+            links.append(f"<a href='{index - 1:06d}.html'>&larr; Previous message</a>")
+        if self.total is None or index < self.total:
+            links.append(f"<a href='{index + 1:06d}.html'>Next message &rarr;</a>")
+        parts = [
+            _head(composed.subject, "../style.css"),
+            f"<nav>{' · '.join(links)}</nav>",
+            f"<p class='banner'>Preview of message {index}: it has <strong>not</strong> "
+            "been sent.</p>",
+            f"<h1>{_esc(composed.subject)}</h1><table class='facts'>",
+            f"<tr><th>From</th><td>{_esc(self.sender)}</td></tr>",
+            f"<tr><th>To</th><td>{_person(recipient)}</td></tr>",
+            f"<tr><th>Language</th><td>{_spoken(composed.language)}</td></tr>",
+            f"<tr><th>Message-ID</th><td><code>{_esc(composed.message_id)}</code></td></tr>",
+            f"<tr><th>File</th><td><a href='../{eml}'>{eml}</a></td></tr></table>",
+        ]
+        if composed.warnings:
+            items = "".join(f"<li>{_esc(w)}</li>" for w in composed.warnings)
+            parts.append(f"<div class='warn'><strong>Please check:</strong><ul>{items}</ul></div>")
+        parts.append(f"<h2>The message as plain text</h2><pre>{_esc(composed.text)}</pre>")
+        if composed.html is not None:
+            # Shown in a sandboxed frame: no script, no form, no navigation, no remote content.
+            parts.append(
+                "<h2>The message as formatted e-mail (HTML)</h2><iframe sandbox "
+                f"title='HTML version' srcdoc=\"{_esc(composed.html, quote=True)}\"></iframe>"
+            )
+        parts.append("</body></html>\n")
+        return "".join(parts)
 
     def close(self) -> None:
+        """Close the part files."""
         self.manifest.close()
         self.rows.close()
 
@@ -167,55 +280,176 @@ class _Writer:
 def _copy(path: Path, target: IO[str]) -> None:
     with path.open(encoding="utf-8") as source:
         shutil.copyfileobj(source, target)
+    path.unlink()
 
 
-def _finish(
-    out_dir: Path, work: Path, header: dict[str, Any], summary_html: str, other_html: str
-) -> None:
-    with _private_file(out_dir / "manifest.json") as manifest:
-        manifest.write(
-            json.dumps(header, ensure_ascii=False, indent=1)[:-2] + ',\n "messages": [\n'
+# -- summary, people not written to, template findings --------------------------------
+
+
+def _table(head: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> str:
+    """A table; the cells are HTML already escaped."""
+    top = "".join(f"<th>{h}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{top}</tr>{body}</table>"
+
+
+def _summary_html(summary: PreviewSummary, contacts: ContactList, lines: list[str]) -> str:
+    cards = [  # (count, what, needs action when not zero)
+        (summary.messages, "messages to send, one per person", False),
+        (len(contacts.secure), "on secure health messaging: write from your secure client", True),
+        (len(contacts.unreachable), "without an e-mail address: call or write to them", True),
+        (
+            contacts.count("invalid-address") + contacts.excluded,
+            "skipped: invalid or excluded",
+            False,
+        ),
+        (contacts.duplicates, "duplicates merged", False),
+        (summary.with_warnings, "messages to check", True),
+    ]
+    html_cards = "".join(
+        f"<div class='card{' alert' if count and act else ''}'><b>{count}</b>{text}</div>"
+        for count, text, act in cards
+    )
+    items = [
+        f"<li class='warn'><strong>Warning:</strong> {_esc(line[9:])}</li>"
+        if line.startswith("warning: ")
+        else f"<li>{_esc(line)}</li>"
+        for line in lines
+    ]
+    if summary.languages:
+        spoken = (f"{n} in {_spoken(c)}" for c, n in sorted(summary.languages.items()))
+        items.append(f"<li>Languages: {', '.join(spoken)}</li>")
+    return f"<div class='cards'>{html_cards}</div><ul class='facts'>{''.join(items)}</ul>"
+
+
+def _checks_html(summary: PreviewSummary) -> str:
+    parts = ["<h2>Things to check</h2>"]
+    if not summary.warnings and not summary.template_findings:
+        parts.append("<p>Nothing special: no message and no template needs attention.</p>")
+    if summary.template_findings:
+        items = "".join(f"<li>{_esc(f)}</li>" for f in summary.template_findings)
+        parts.append(f"<div class='bad'><strong>The template:</strong><ul>{items}</ul></div>")
+    if summary.warnings:
+        items = "".join(
+            f"<li>{_esc(text)}: <strong>{count}</strong> message{'s' if count > 1 else ''}</li>"
+            for text, count in sorted(summary.warnings.items())
         )
-        _copy(work / "manifest.part", manifest)
-        manifest.write("\n ]\n}\n")
-    with _private_file(out_dir / "style.css") as style:
-        style.write(_STYLE)
-    title = html.escape(f"Preview: {header['template']}")
-    with _private_file(out_dir / "index.html") as index:
-        index.write(
-            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{title}</title><link rel='stylesheet' href='style.css'></head><body>"
-            f"<h1>{title}</h1>{summary_html}"
-            "<h2>Messages</h2><table><thead><tr><th>#</th><th>Name</th><th>Address</th>"
-            "<th>Language</th><th>Written to during the attack</th><th>Subject</th>"
-            "<th>Check</th></tr></thead><tbody>\n"
-        )
-        _copy(work / "rows.part", index)
-        index.write(f"</tbody></table>{other_html}</body></html>\n")
+        parts.append(f"<div class='warn'>Some messages need a look:<ul>{items}</ul></div>")
+    return "".join(parts)
+
+
+_PROBLEM_TITLES = {
+    "invalid-address": "Not valid e-mail addresses (skipped)",
+    "excluded": "Excluded on purpose",
+    "duplicate": "Duplicates merged (the same person found more than once)",
+}
 
 
 def _others_html(contacts: ContactList) -> str:
-    esc = html.escape
-    parts: list[str] = []
+    parts = ["<h2>People who will not get this e-mail</h2>"]
     if contacts.secure:
-        rows = "".join(
-            f"<tr><td>{esc(r.name)}</td><td>{esc(r.email)}</td></tr>" for r in contacts.secure
-        )
+        rows = ((_person(r), _esc(", ".join(map(str, r.sources)))) for r in contacts.secure)
         parts.append(
-            "<h2>Not sent: secure health messaging</h2><p>Send these from your secure "
-            f"messaging client.</p><table><tr><th>Name</th><th>Address</th></tr>{rows}</table>"
+            f"<h3>On secure health messaging (MSSanté, Apicrypt): {len(contacts.secure)}</h3>"
+            "<p>An ordinary mail account usually cannot reach these addresses: write to them "
+            f"from your secure messaging software.</p>{_table(('Person', 'Found in'), rows)}"
         )
     if contacts.unreachable:
-        rows = "".join(
-            f"<tr><td>{esc(e.name)}</td><td>{esc('; '.join(e.phones))}</td>"
-            f"<td>{esc('; '.join(e.postal))}</td><td>{esc(str(e.origin))}</td></tr>"
+        people = (
+            (
+                _esc(e.name),
+                _esc("; ".join(e.phones)),
+                _esc("; ".join(e.postal)),
+                _esc(str(e.origin)),
+            )
             for e in contacts.unreachable
         )
+        head = ("Person", "Phone", "Postal address", "Found in")
         parts.append(
-            "<h2>No e-mail address: reach by other means</h2><table><tr><th>Name</th>"
-            f"<th>Phone</th><th>Postal address</th><th>Source</th></tr>{rows}</table>"
+            f"<h3>No e-mail address: {len(contacts.unreachable)}</h3><p>Reach these people "
+            f"by phone or by post.</p>{_table(head, people)}"
         )
+    for kind, title in _PROBLEM_TITLES.items():
+        found = [
+            (_esc(str(p.origin)), _esc(p.message)) for p in contacts.problems if p.kind == kind
+        ]
+        if not found:
+            continue
+        table = _table(("Found in", "What"), found)
+        if kind == "duplicate":  # information only: folded away
+            parts.append(f"<details><summary>{title}: {len(found)}</summary>{table}</details>")
+        else:
+            parts.append(f"<h3>{title}: {len(found)}</h3>{table}")
+    if len(parts) == 1 or (len(parts) == 2 and contacts.duplicates):
+        parts.insert(1, "<p>None: everyone found in the address books gets a message.</p>")
     return "".join(parts)
+
+
+def _lint(composer: Composer) -> list[str]:
+    """Template findings, one line each (a template that cannot be linted says so)."""
+    found: list[str] = []
+    for template in composer.template_set.templates.values():
+        try:
+            findings = lint_template(template.path)
+        except TemplateError as exc:
+            found.append(f"{template.label}: {exc.message}")
+            continue
+        found += [f"{template.label}: {f}" for f in findings]
+    return found
+
+
+# -- the outbox ----------------------------------------------------------------------
+
+
+def _manifest_header(
+    template: str, date: datetime, summary: PreviewSummary, contacts: ContactList, lines: list[str]
+) -> dict[str, Any]:
+    skipped = [p for p in contacts.problems if p.kind in ("invalid-address", "excluded")]
+    return {
+        "format": 1,
+        "nothing_sent": True,
+        "template": template,
+        "generated_at": date.isoformat(),
+        "messages_count": summary.messages,
+        "summary": lines,
+        "languages": summary.languages,
+        "template_findings": summary.template_findings,
+        "secure_network": [
+            {"recipient": r.email, "name": r.name, "sources": list(map(str, r.sources))}
+            for r in contacts.secure
+        ],
+        "unreachable": [
+            {"name": e.name, "phones": e.phones, "postal": e.postal, "source": str(e.origin)}
+            for e in contacts.unreachable
+        ],
+        "skipped": [{"kind": p.kind, "source": str(p.origin), "why": p.message} for p in skipped],
+    }
+
+
+def _finish(folder: Path, header: dict[str, Any], top_html: str, bottom_html: str) -> None:
+    with _text_file(folder / "manifest.json") as manifest:
+        manifest.write("{\n")
+        for key, value in header.items():
+            manifest.write(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+        manifest.write(' "messages": [\n')
+        _copy(folder / ".manifest.part", manifest)
+        manifest.write("\n ]\n}\n")
+    with _text_file(folder / "style.css") as style:
+        style.write(_STYLE)
+    title = f"Preview of the messages (template {header['template']})"
+    with _text_file(folder / "index.html") as index:
+        index.write(
+            f"{_head(title, 'style.css')}<h1>{_esc(title)}</h1><p class='banner'>This is a "
+            "preview: <strong>nothing has been sent</strong>. Check the summary, the people "
+            "who will not get this e-mail, and open a few messages before sending.</p>"
+            f"<h2>In short</h2>{top_html}{bottom_html}"
+            "<h2>The messages, one per person</h2><p>Click a subject to read the message. "
+            "The people most exposed come first.</p><table><thead><tr><th>#</th>"
+            "<th>Person</th><th>Language</th><th>Received mail from the hacked address "
+            "during the attack</th><th>Subject</th><th>To check</th></tr></thead><tbody>\n"
+        )
+        _copy(folder / ".rows.part", index)
+        index.write("</tbody></table></body></html>\n")
 
 
 def write_preview(
@@ -230,39 +464,58 @@ def write_preview(
     summary_lines: list[str],
     progress: Callable[[int], None] | None = None,
 ) -> PreviewSummary:
-    """Compose every message and write the outbox; returns the counts."""
-    prepare_outbox(out_dir)
-    summary = PreviewSummary(out_dir)
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".work-") as tmp:
-        work = Path(tmp)
-        writer = _Writer(out_dir, work)
-        try:
-            for index, recipient in enumerate(recipients, start=1):
-                message_id = composer.message_id_for(recipient, campaign_token)
-                composed = composer.compose(recipient, message_id=message_id, date=date)
-                writer.add(index, recipient, composed)
-                _count(summary, composed)
-                if progress is not None:
-                    progress(index)
-        finally:
-            writer.close()
-        header = {
-            "template": template,
-            "generated_at": date.isoformat(),
-            "messages_count": summary.messages,
-            "secure_network": [r.email for r in contacts.secure],
-            "unreachable": [str(e.origin) for e in contacts.unreachable],
-        }
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines)
-        summary_html = f"<div class='summary'><ul>{items}</ul></div>"
-        _finish(out_dir, work, header, summary_html, _others_html(contacts))
+    """Compose every message and write the outbox; returns the counts.
+
+    Raises UsageError when ``out_dir`` may not be replaced, TemplateError when a
+    message cannot be rendered (the previous outbox is then left untouched), and
+    InputError when the outbox cannot be written (disk full, no permission).
+    """
+    target = check_outbox_target(out_dir)
+    summary = PreviewSummary(out_dir, template_findings=_lint(composer))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.notify-", dir=target.parent))
+    except OSError as exc:
+        raise _unwritable(out_dir, exc) from exc
+    try:
+        writer = _Writer(staging, composer, summary)
+        _write_all(writer, composer, recipients, campaign_token, date, progress)
+        header = _manifest_header(template, date, summary, contacts, summary_lines)
+        top = _summary_html(summary, contacts, summary_lines) + _checks_html(summary)
+        _finish(staging, header, top, _others_html(contacts))
+        _install(staging, target, out_dir)
+    except OSError as exc:
+        raise _unwritable(out_dir, exc) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return summary
 
 
-def _count(summary: PreviewSummary, composed: Composed) -> None:
-    summary.messages += 1
-    summary.languages[composed.language] = summary.languages.get(composed.language, 0) + 1
-    if composed.warnings:
-        summary.with_warnings += 1
-        for warning in composed.warnings:
-            summary.warnings[warning] = summary.warnings.get(warning, 0) + 1
+def _write_all(
+    writer: _Writer,
+    composer: Composer,
+    recipients: Iterable[Recipient],
+    campaign_token: str,
+    date: datetime,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Compose and write one message at a time (nothing kept between recipients)."""
+    writer.total = len(recipients) if isinstance(recipients, Sized) else None
+    try:
+        for index, recipient in enumerate(recipients, start=1):
+            message_id = composer.message_id_for(recipient, campaign_token)
+            writer.add(
+                index, recipient, composer.compose(recipient, message_id=message_id, date=date)
+            )
+            if progress is not None:
+                progress(index)
+    finally:
+        writer.close()
+
+
+def _unwritable(out_dir: Path, exc: OSError) -> InputError:
+    return InputError(
+        f"the outbox cannot be written: {exc.strerror or exc}",
+        path=out_dir,
+        hint="Check the free disk space and that you may write there, or pass another --out.",
+    )
