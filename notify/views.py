@@ -25,6 +25,11 @@ from notify.journal import Campaign, Journal, QuotaUsage, State
 from notify.tabular import safe_cell
 
 
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """``1 message``, ``2 messages``."""
+    return f"{count} {singular if count == 1 else (many or singular + 's')}"
+
+
 class Format(enum.StrEnum):
     table = "table"
     json = "json"
@@ -62,12 +67,12 @@ def print_import_summary(console: Console, result: Import) -> None:
     contacts = result.contacts
     counts = Counter(p.kind for p in contacts.problems)
     parts = [
-        f"{len(contacts.recipients)} recipients",
-        f"{contacts.entries_read} contacts read",
-        f"{contacts.duplicates} duplicates merged",
+        plural(len(contacts.recipients), "recipient"),
+        plural(contacts.entries_read, "contact") + " read",
+        plural(contacts.duplicates, "duplicate") + " merged",
         f"{len(contacts.unreachable)} without e-mail",
         f"{len(contacts.secure)} on secure messaging",
-        f"{counts['invalid-address']} invalid addresses",
+        plural(counts["invalid-address"], "invalid address", "invalid addresses"),
         f"{contacts.excluded} excluded",
     ]
     if result.unreadable:
@@ -171,10 +176,11 @@ def plan_lines(result: Import, duration: str) -> list[str]:
     counts = Counter(p.kind for p in contacts.problems)
     lines = [
         f"{len(contacts.recipients)} messages, one per recipient",
-        f"{contacts.duplicates} duplicates merged",
-        f"{len(contacts.unreachable)} contacts without e-mail: reach them by other means",
+        plural(contacts.duplicates, "duplicate") + " merged",
+        plural(len(contacts.unreachable), "contact") + " without e-mail: reach them by other means",
         f"{len(contacts.secure)} on secure health messaging: send from your secure client",
-        f"{counts['invalid-address']} invalid addresses, {contacts.excluded} excluded",
+        plural(counts["invalid-address"], "invalid address", "invalid addresses")
+        + f", {contacts.excluded} excluded",
         duration,
     ]
     if result.unreadable:

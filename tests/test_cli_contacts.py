@@ -148,7 +148,7 @@ def test_problems_go_to_stderr_with_file_and_line(notify: Any) -> None:
     assert "duplicates merged (4):" in run.err
     assert (
         "9 recipients, 17 contacts read, 4 duplicates merged, 2 without e-mail, "
-        "1 on secure messaging, 1 invalid addresses, 1 excluded"
+        "1 on secure messaging, 1 invalid address, 1 excluded"
     ) in run.err
     assert "louis.bonnet" not in run.out
 

@@ -138,6 +138,8 @@ def run_preview(
         out.print(line, markup=False)
     for text, count in sorted(summary.warnings.items()):
         out.print(f"check ({count}): {text}", markup=False)
+    for finding in summary.template_findings:
+        out.print(f"template: {finding}", markup=False)
     out.print(f"Outbox: {out_dir / 'index.html'} (nothing was sent)", markup=False)
 
 
