@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 from notify.addressbook.model import Recipient
 from notify.campaign import Limits
@@ -75,6 +75,7 @@ class JournalRecorder:
         self.journal = journal
         self.in_flight: dict[int, _InFlight] = {}
         self.on_attempt = on_attempt
+        self.summary = DeliverySummary()  # what this recorder saw (survives a raise)
 
     def remember(self, ref: int, composed: Composed, date: str) -> None:
         self.in_flight[ref] = _InFlight(composed.message_id, date, composed.sha256)
@@ -93,6 +94,7 @@ class JournalRecorder:
     def finished(self, attempts: Sequence[Attempt]) -> None:
         self.journal.end_attempts([_end(a) for a in attempts])
         for attempt in attempts:
+            _tally(self.summary, attempt)
             if attempt.final or attempt.outcome in {"sent", "permanent", "uncertain"}:
                 self.in_flight.pop(attempt.ref, None)
             if self.on_attempt is not None:
@@ -100,7 +102,11 @@ class JournalRecorder:
 
 
 class RecipientWithdrawn(Exception):
-    """A recipient was marked by hand while queued; the run stops before sending it."""
+    """A recipient was marked by hand while queued: it must not be sent.
+
+    The engine stops the pass (nothing of the batch is sent); :func:`send_campaign`
+    then starts a new pass, which no longer sees that recipient.
+    """
 
     def __init__(self, addresses: list[str]) -> None:
         super().__init__(", ".join(addresses))
@@ -190,24 +196,62 @@ def parse_envid(envid: str) -> tuple[int, int] | None:
     return None
 
 
-def quota_left(journal: Journal, limits: Limits, limit: int | None) -> int | None:
-    """How many messages this run may send: the daily quota left, and ``--limit``.
+@dataclass(frozen=True, slots=True)
+class RunCap:
+    """How many messages one run may hand to the server, and what sets that number.
+
+    ``by`` is ``"limit"`` (the ``--limit`` option), ``"day"`` (the daily quota left)
+    or None (no cap: ``cap`` is None too).
+    """
+
+    cap: int | None
+    by: Literal["limit", "day"] | None
+    per_day_left: int | None = None
+
+
+def run_cap(journal: Journal, limits: Limits, limit: int | None) -> RunCap:
+    """The cap of this run: the daily quota left, and ``--limit``, whichever is smaller.
 
     Raises :class:`QuotaPaused` when the daily quota is spent, saying when it frees up.
     """
-    cap = limit
-    if limits.per_day:
-        usage = journal.quota_usage()
-        left = limits.per_day - usage.count
-        if left <= 0:
-            raise QuotaPaused(
-                f"the daily sending limit of this account ({limits.per_day} in 24 hours) "
-                "is reached",
-                resume_at=usage.frees_at,
-                hint="Run the same command again after the time shown; nothing is lost.",
-            )
-        cap = left if cap is None else min(cap, left)
-    return cap
+    if not limits.per_day:
+        return RunCap(limit, None if limit is None else "limit")
+    usage = journal.quota_usage()
+    left = limits.per_day - usage.count
+    if left <= 0:
+        raise QuotaPaused(
+            f"the daily sending limit of this account ({limits.per_day} in 24 hours) is reached",
+            resume_at=usage.frees_at,
+            hint="Run the same command again after the time shown; nothing is lost.",
+        )
+    if limit is not None and limit <= left:
+        return RunCap(limit, "limit", left)
+    return RunCap(left, "day", left)
+
+
+def quota_left(journal: Journal, limits: Limits, limit: int | None) -> int | None:
+    """How many messages this run may send (see :func:`run_cap`), or None for no cap."""
+    return run_cap(journal, limits, limit).cap
+
+
+def _tally(summary: DeliverySummary, attempt: Attempt) -> None:
+    """Count one attempt the way the engine's summary does."""
+    summary.attempts += 1
+    if attempt.outcome == "sent":
+        summary.sent += 1
+    elif attempt.outcome == "permanent":
+        summary.permanent += 1
+    elif attempt.outcome == "uncertain" and attempt.final:
+        summary.uncertain += 1
+    elif attempt.outcome == "transient" and attempt.final:
+        summary.gave_up += 1
+    elif attempt.outcome == "paused":
+        summary.paused += 1
+
+
+def _units_used(summary: DeliverySummary) -> int:
+    """Cap units a stopped pass may have used: every attempt not paused (an upper bound)."""
+    return summary.attempts - summary.paused
 
 
 async def send_campaign(
@@ -222,18 +266,40 @@ async def send_campaign(
     clock: Callable[[], datetime],
     on_attempt: Callable[[Attempt], None] | None = None,
 ) -> DeliverySummary:
-    """Send every due message of ``campaign``; the caller holds the sending lock."""
-    recorder = JournalRecorder(journal, on_attempt)
-    messages = outgoing_messages(
-        journal, campaign, composer, recorder, token=token, mail_from=mail_from, clock=clock
-    )
-    return await deliver(messages, account, policy, recorder)
+    """Send every due message of ``campaign``; the caller holds the sending lock.
+
+    A recipient marked by hand (``notify mark``) after it was read from the journal
+    is never sent: the pass stops before it and a new pass goes on without it, the
+    cap reduced by what the stopped pass may have used.
+    """
+    cap, stopped = policy.cap, DeliverySummary()
+    while True:
+        recorder = JournalRecorder(journal, on_attempt)
+        messages = outgoing_messages(
+            journal, campaign, composer, recorder, token=token, mail_from=mail_from, clock=clock
+        )
+        try:
+            summary = await deliver(messages, account, replace(policy, cap=cap), recorder)
+        except RecipientWithdrawn:
+            _add(stopped, recorder.summary)
+            if cap is not None:
+                cap -= _units_used(recorder.summary)
+                if cap <= 0:
+                    stopped.cap_reached = True
+                    return stopped
+            continue
+        _add(summary, stopped)
+        return summary
+
+
+def _add(total: DeliverySummary, more: DeliverySummary) -> None:
+    """Add the counts of ``more`` to ``total``."""
+    for name in ("sent", "permanent", "uncertain", "gave_up", "paused", "attempts"):
+        setattr(total, name, getattr(total, name) + getattr(more, name))
 
 
 def sample_recipient(recipient: Recipient, address: str, ascii_address: str) -> Recipient:
     """A copy of ``recipient`` addressed to the sender: ``send --test``."""
-    from dataclasses import replace  # noqa: PLC0415
-
     return replace(recipient, email=address, ascii_email=ascii_address, key=address.casefold())
 
 

@@ -12,7 +12,7 @@ from notify import demo as demo_data
 from notify.cli.app import app, err, out
 from notify.cli.contacts import _composer, run_preview
 from notify.cli.options import import_contacts
-from notify.cli.sendcmd import run_send, show_status
+from notify.cli.sendcmd import graceful_stop, run_send, show_status
 from notify.deliver import account_from_settings
 from notify.localserver import LocalServer
 from notify.views import print_import_summary
@@ -35,10 +35,28 @@ def demo(
 ) -> None:
     """The whole flow on the example contacts, against a mail server of its own on 127.0.0.1."""
     work = _work_dir(directory)
-    template = demo_data.TEMPLATE
     out.print(
         f"notify demo: Dr Claire Martin's mailbox was hijacked. Files in {work}", markup=False
     )
+    with graceful_stop():
+        code, received = _run_demo(work)
+    journal = work / "incident.db"
+    out.print(
+        f"\nThe server received {received} messages. Look at:\n"
+        f"  {work / 'outbox' / 'index.html'}\n      the preview, in a browser\n"
+        f"  {work / 'received'}\n      the messages as delivered (Maildir)\n"
+        f"  {journal}\n      the incident journal (notify --journal {journal} status)",
+        markup=False,
+    )
+    if code:
+        err.print("some recipients could not be reached: see the status above", markup=False)
+    raise typer.Exit(code)
+
+
+def _run_demo(work: Path) -> tuple[int, int]:
+    """Import, preview, send to a local server, show the status: (exit code, received)."""
+    template = demo_data.TEMPLATE
+    journal = work / "incident.db"
     with LocalServer(work / "received") as server:
         settings = demo_data.demo_settings(server.port)
         out.print(f"Local mail server on 127.0.0.1:{server.port} (nothing leaves this machine)")
@@ -50,20 +68,10 @@ def demo(
         run_preview(settings, composer, result, template, work / "outbox")
         out.print("\n3. Sending", markup=False)
         account = account_from_settings(settings.smtp)
-        journal = work / "incident.db"
         code = run_send(
             settings, composer, account, result, template, journal, yes=True, limit=None
         )
         received = len(server.received)
     out.print("\n4. Status", markup=False)
     show_status(settings, journal)
-    out.print(
-        f"\nThe server received {received} messages. Look at:\n"
-        f"  {work / 'outbox' / 'index.html'}   the preview, in a browser\n"
-        f"  {work / 'received'}                the messages as delivered (Maildir)\n"
-        f"  {journal}               the incident journal (notify --journal ... status)",
-        markup=False,
-    )
-    if code:
-        err.print("some recipients could not be reached: see the status above", markup=False)
-    raise typer.Exit(code)
+    return code, received

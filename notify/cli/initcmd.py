@@ -56,6 +56,13 @@ def init(
     """Write notify.toml from a few answers (asked, or given as options); never the password."""
     given = locals()
     interactive = sys.stdin.isatty()
+    options = [o for _, _, o, _ in _INIT_QUESTIONS] + ["smtp_host", "smtp_port", "security"]
+    if not interactive and all(given[o] is None for o in [*options, "username"]):
+        raise UsageError(
+            "nothing to write: no option given, and no terminal to ask the questions on",
+            hint="Run 'notify init' in a terminal, or give the answers as options "
+            "(see 'notify init --help'), e.g. --sender ADDRESS --provider NAME.",
+        )
     answers: dict[str, dict[str, object]] = {"incident": {}, "sender": {}, "smtp": {}}
     for section, key, option, question in _INIT_QUESTIONS:
         value = given[option]

@@ -1,29 +1,40 @@
-"""Commands that send and report progress: send, status."""
+"""Commands that send and report progress: send, status.
+
+``notify send`` shows its plan (how many messages, through which account, how long),
+asks before sending unless ``--yes`` (and refuses without a terminal to ask on),
+shows progress (a bar on a terminal, a line now and then otherwise), and stops
+gracefully on SIGINT or SIGTERM: the messages in flight finish and are recorded,
+exit 130, and the same command resumes.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+from collections.abc import Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.progress import (
-    Progress,
-    TaskID,
-)
+from rich.progress import Progress, TaskID
 
 from notify import sending, views
 from notify.addressbook.addresses import clean
 from notify.addressbook.model import Recipient
 from notify.addressbook.sources import Import
 from notify.campaign import (
+    Limits,
     campaign_token,
     describe_duration,
     dmarc_warning,
     effective_limits,
     exposure_order,
 )
-from notify.cli.app import _confirm, _progress, _run_cancellable, _settings, app, err, out, state
+from notify.cli.app import _progress, _settings, app, err, out, state
 from notify.cli.contacts import _composer
 from notify.cli.options import (
     AllAddressesOpt,
@@ -43,15 +54,111 @@ from notify.compose import Composer
 from notify.deliver import (
     Account,
     Attempt,
+    DeliverySummary,
     Outgoing,
     Policy,
     account_from_settings,
     deliver,
     preset_for,
 )
-from notify.errors import AccountError, QuotaPaused, UsageError
-from notify.journal import Journal
+from notify.errors import AccountError, NotifyError, QuotaPaused, UsageError
+from notify.journal import SENDABLE, Campaign, Journal, QuotaUsage, State
 from notify.settings import Settings
+
+T = TypeVar("T")
+EXIT_STOPPED = 130
+STOPPED = (
+    "stopped: the messages in flight were finished and recorded. "
+    "Run the same command again to resume."
+)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopper:
+    """SIGINT and SIGTERM handler for the sending commands.
+
+    While a sending task runs, a signal cancels it: the engine lets the transactions
+    in flight finish (a second signal cuts them short, recorded as uncertain or
+    paused, never failed). Outside of it, a signal raises KeyboardInterrupt; every
+    journal write is one transaction, rolled back if cut.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self.received = 0
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received += 1
+        loop, task = self._loop, self._task
+        if loop is None or task is None:
+            raise KeyboardInterrupt
+        if self.received == 1:
+            loop.call_soon_threadsafe(
+                err.print,
+                "stopping: finishing the messages in flight (press Ctrl-C again to cut them)",
+            )
+        loop.call_soon_threadsafe(task.cancel)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGINT and SIGTERM with this object, then restore the old handlers."""
+        previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+        self.received = 0
+        for signum in _SIGNALS:
+            signal.signal(signum, self)
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` in a new event loop; a signal cancels it (KeyboardInterrupt)."""
+
+        async def runner() -> T:
+            self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+            try:
+                return await coro
+            finally:
+                self._loop = self._task = None
+
+        try:
+            return asyncio.run(runner())
+        except asyncio.CancelledError:
+            raise KeyboardInterrupt from None
+
+
+stopper = Stopper()
+
+
+@contextmanager
+def graceful_stop() -> Iterator[None]:
+    """Install :data:`stopper`; a stop becomes the resume message and exit 130."""
+    with stopper.installed():
+        try:
+            yield
+        except KeyboardInterrupt:
+            err.print(STOPPED, markup=False)
+            raise typer.Exit(EXIT_STOPPED) from None
+
+
+def ask(yes: bool, question: str) -> None:
+    """Ask ``question`` on the terminal unless ``yes``; refuse without a terminal."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "nothing was sent: there is no terminal to confirm on",
+            hint="Check the plan above, then run the same command with --yes.",
+        )
+    try:
+        confirmed = typer.confirm(question, default=False)
+    except typer.Abort:
+        raise KeyboardInterrupt from None
+    if not confirmed:
+        out.print("Nothing was sent.", markup=False)
+        raise typer.Exit(0)
 
 
 @app.command()
@@ -76,59 +183,148 @@ def send(
     window: WindowOpt = False,
 ) -> None:
     """Send one message per recipient, record everything, resume where a run stopped."""
-    settings = _settings()
-    composer = _composer(settings, template)
-    account = account_from_settings(settings.smtp)
-    result = import_contacts(
-        settings,
-        sources,
-        mapping=mapping,
-        encoding=encoding,
-        exclude=exclude,
-        groups=group,
-        all_addresses=all_addresses,
-        include_secure=include_secure,
-        since=since,
-        min_count=min_count,
-        window_only=window,
-    )
-    views.print_problems(err, result)
-    warning = dmarc_warning(settings)
-    if warning:
-        err.print("warning: " + warning, markup=False)
-    if test:
-        _send_test(settings, composer, account, result.contacts.recipients, yes)
-        return
-    code = run_send(
-        settings, composer, account, result, template, state.journal, yes=yes, limit=limit
-    )
+    with graceful_stop():
+        settings = _settings()
+        composer = _composer(settings, template)
+        account = account_from_settings(settings.smtp)
+        result = import_contacts(
+            settings,
+            sources,
+            mapping=mapping,
+            encoding=encoding,
+            exclude=exclude,
+            groups=group,
+            all_addresses=all_addresses,
+            include_secure=include_secure,
+            since=since,
+            min_count=min_count,
+            window_only=window,
+        )
+        views.print_problems(err, result)
+        warning = dmarc_warning(settings)
+        if warning:
+            err.print("warning: " + warning, markup=False)
+        if test:
+            send_test(settings, composer, account, result.contacts.recipients, yes)
+            return
+        code = run_send(
+            settings, composer, account, result, template, state.journal, yes=yes, limit=limit
+        )
     raise typer.Exit(code)
 
 
-def _send_test(
+def send_test(
     settings: Settings,
     composer: Composer,
     account: Account,
     recipients: list[Recipient],
     yes: bool,
 ) -> None:
+    """Send one sample, as the first recipient would get it, to the sender alone."""
     if not recipients:
         raise UsageError("no recipient to build a sample from")
     sender = clean(settings.sender.address)
     sample = sending.sample_recipient(recipients[0], sender.email, sender.ascii_email)
+    now = datetime.now().astimezone()
     composed = composer.compose(
-        sample,
-        message_id=composer.message_id_for(sample, "test|" + datetime.now().isoformat()),
-        date=datetime.now().astimezone(),
+        sample, message_id=composer.message_id_for(sample, f"test|{now.isoformat()}"), date=now
     )
-    _confirm(yes, f"Send one sample (as {recipients[0].email} would get it) to {sender.email}?")
+    ask(yes, f"Send one sample (as {recipients[0].email} would get it) to {sender.email}?")
     outgoing = Outgoing(0, sender.ascii_email, composed.to, composed.data)
-    summary = _run_cancellable(
-        deliver([outgoing], account, Policy(max_attempts=1), sending.NullRecorder())
+    seen: list[Attempt] = []
+    summary = stopper.run(
+        deliver(
+            [outgoing],
+            account,
+            Policy(max_attempts=1),
+            sending.NullRecorder(),
+            progress=seen.append,
+        )
     )
     if summary.sent != 1:
-        raise AccountError(f"the sample was not accepted by {account.host}")
-    out.print(f"Sample sent to {sender.email}: check how it looks before sending.", markup=False)
+        reply = f": {seen[-1].code or ''} {seen[-1].text}".rstrip() if seen else ""
+        raise AccountError(
+            f"the sample was not accepted by {account.describe()}{reply}",
+            hint="Nothing was recorded in the journal. Fix the account, then try again.",
+        )
+    out.print(
+        f"Sample sent to {sender.email} only (nothing recorded in the journal): "
+        "check how it looks before sending.",
+        markup=False,
+    )
+
+
+def _due(counts: Mapping[State, int]) -> int:
+    return sum(counts.get(s, 0) for s in SENDABLE)
+
+
+def account_line(account: Account) -> str:
+    """``user at host:port (security)``, or ``host:port (security), no login``."""
+    if account.username:
+        return f"{account.username} at {account.describe()}"
+    return f"{account.describe()}, no login"
+
+
+def plan_lines(
+    due: int,
+    added: int,
+    recovered: int,
+    account: Account,
+    limits: Limits,
+    cap: sending.RunCap | None,
+) -> list[str]:
+    """What ``notify send`` is about to do, one fact a line."""
+    lines = [f"{due} messages to send, one per recipient, through {account_line(account)}"]
+    if added:
+        lines.append(f"{added} new recipients added to the campaign")
+    if recovered:
+        lines.append(
+            f"{recovered} messages were in flight when a previous run stopped: recorded as "
+            "uncertain, they are sent again with the same Message-ID"
+        )
+    if cap is not None and cap.cap is not None and cap.cap < due:
+        if cap.by == "limit":
+            why = "--limit"
+        else:
+            why = f"the daily limit of {limits.per_day} leaves {cap.per_day_left} for now"
+        lines.append(
+            f"this run sends {cap.cap} ({why}); run the same command again for the other "
+            f"{due - cap.cap}"
+        )
+    lines.append(describe_duration(due, limits))
+    return lines
+
+
+class Ticker:
+    """Progress of a sending run on stderr: a bar on a terminal, a line now and then
+    otherwise (no control characters in logs)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.step = max(50, total // 10)
+        self.bar: Progress | None = _progress(total) if err.is_terminal else None
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> Ticker:
+        if self.bar is not None:
+            self.bar.__enter__()
+            self.task = self.bar.add_task("sending", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+    def attempt(self, attempt: Attempt) -> None:
+        """Count a message whose attempt ended (a retry to come does not count)."""
+        if attempt.outcome == "transient" and not attempt.final:
+            return
+        self.done += 1
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task)
+        elif self.done % self.step == 0 and self.done < self.total:
+            err.print(f"{self.done} of {self.total} messages handled", markup=False)
 
 
 def run_send(
@@ -142,6 +338,7 @@ def run_send(
     yes: bool,
     limit: int | None,
 ) -> int:
+    """Add the new recipients, show the plan, ask, send what is due; the exit code."""
     token = campaign_token(settings, template)
     limits = effective_limits(settings)
     with Journal.open(journal_path) as journal, journal.sending_lock():
@@ -150,24 +347,44 @@ def run_send(
             journal, settings, composer.template_set, template=template, token=token
         )
         added = journal.add_recipients(campaign.id, exposure_order(result.contacts.recipients))
-        counts = journal.counts(campaign.id)
-        due = sum(counts.get(s, 0) for s in ("pending", "deferred", "uncertain"))
-        lines = views.send_plan_lines(
-            due, added, recovered, account, limits, describe_duration(due, limits)
-        )
-        for line in lines:
-            out.print(line, markup=False)
+        due = _due(journal.counts(campaign.id))
         if due == 0:
+            out.print("0 messages to send: every recipient was already handled.", markup=False)
             views.print_counts(out, journal, campaign)
             return views.exit_code_for(journal.counts(campaign.id))
-        _confirm(yes, f"Send {due} messages now?")
-        cap = sending.quota_left(journal, limits, limit)
-        policy = Policy.from_settings(
-            settings.sending, cap=cap, preset=preset_for(settings.smtp.provider)
-        )
-        with _progress(min(due, cap or due)) as progress:
-            task = progress.add_task("sending", total=min(due, cap or due))
-            summary = _run_cancellable(
+        try:
+            cap = sending.run_cap(journal, limits, limit)
+        except QuotaPaused:
+            _print_lines(plan_lines(due, added, recovered, account, limits, None))
+            raise
+        _print_lines(plan_lines(due, added, recovered, account, limits, cap))
+        count = due if cap.cap is None else min(due, cap.cap)
+        ask(yes, f"Send {count} messages now?")
+        return _send_due(settings, composer, account, journal, campaign, cap, token, count)
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        out.print(line, markup=False)
+
+
+def _send_due(
+    settings: Settings,
+    composer: Composer,
+    account: Account,
+    journal: Journal,
+    campaign: Campaign,
+    cap: sending.RunCap,
+    token: str,
+    count: int,
+) -> int:
+    """Send, print the counts, and turn the outcome into the exit code."""
+    policy = Policy.from_settings(
+        settings.sending, cap=cap.cap, preset=preset_for(settings.smtp.provider)
+    )
+    try:
+        with Ticker(count) as ticker:
+            summary = stopper.run(
                 sending.send_campaign(
                     journal,
                     campaign,
@@ -177,29 +394,55 @@ def run_send(
                     token=token,
                     mail_from=clean(settings.sender.address).ascii_email,
                     clock=lambda: datetime.now().astimezone(),
-                    on_attempt=lambda a: (
-                        progress.advance(task) if a.final or a.outcome != "transient" else None
-                    ),
+                    on_attempt=ticker.attempt,
                 )
             )
+    except NotifyError:
         views.print_counts(out, journal, campaign)
-        final = journal.counts(campaign.id)
-        if summary.cap_reached and sum(final.get(s, 0) for s in ("pending", "deferred")) > 0:
-            if limit is None:
-                usage = journal.quota_usage()
-                raise QuotaPaused(
-                    "the daily sending limit is reached for now",
-                    resume_at=usage.frees_at,
-                    hint="Run the same command again after the time shown; nothing is lost.",
-                )
-            out.print(f"--limit {limit} reached: run again to send the rest.", markup=False)
-            return 0
-        return views.exit_code_for(final)
+        raise
+    views.print_counts(out, journal, campaign)
+    return _outcome(journal, campaign, summary, cap)
 
 
-def _advance(progress: Progress, task: TaskID, attempt: Attempt) -> None:
-    if attempt.final or attempt.outcome != "transient":
-        progress.advance(task)
+def _outcome(
+    journal: Journal, campaign: Campaign, summary: DeliverySummary, cap: sending.RunCap
+) -> int:
+    final = journal.counts(campaign.id)
+    left = _due(final)
+    if summary.cap_reached and left:
+        if cap.by == "day":
+            raise QuotaPaused(
+                "the daily sending limit of this account is reached for now "
+                f"({left} messages still to send)",
+                resume_at=journal.quota_usage().frees_at,
+                hint="Run the same command again after the time shown; nothing is lost.",
+            )
+        out.print(
+            f"--limit {cap.cap} reached: {left} messages still to send. "
+            "Run the same command again to send them.",
+            markup=False,
+        )
+    _print_unreached(final)
+    return views.exit_code_for(final)
+
+
+def _print_unreached(counts: Mapping[State, int]) -> None:
+    """Say who was not reached and what to do about it (the exit code is then 1)."""
+    parts = {s: counts.get(s, 0) for s in ("failed", "bounced", "uncertain")}
+    total = sum(parts.values())
+    if not total:
+        return
+    detail = ", ".join(f"{n} {s}" for s, n in parts.items() if n)
+    todo = []
+    if parts["uncertain"]:
+        todo.append("run the same command again to resend the uncertain ones (same Message-ID)")
+    if parts["failed"] or parts["bounced"]:
+        todo.append("reach the others by other means and record it with 'notify mark'")
+    if len(todo) == 1:
+        todo[0] = todo[0].replace(" the others ", " them ")
+    err.print(
+        f"{total} recipients could not be reached ({detail}): {'; '.join(todo)}.", markup=False
+    )
 
 
 @app.command()
@@ -209,7 +452,7 @@ def status() -> None:
 
 
 def show_status(settings: Settings, journal_path: Path) -> None:
-    """Print the counts of every campaign and the quota."""
+    """Print the counts of every campaign, the quota, and when sending can resume."""
     if not journal_path.exists():
         raise UsageError(
             f"{journal_path}: no journal yet", hint="Run 'notify send' first, or pass --journal."
@@ -218,6 +461,30 @@ def show_status(settings: Settings, journal_path: Path) -> None:
         campaigns = journal.campaigns()
         if not campaigns:
             out.print("No campaign yet.", markup=False)
+        due = 0
         for campaign in campaigns:
             views.print_counts(out, journal, campaign)
-        views.print_quota(out, journal.quota_usage(), effective_limits(settings))
+            due += _due(journal.counts(campaign.id))
+        limits = effective_limits(settings)
+        for line in status_lines(journal.quota_usage(), limits, due):
+            out.print(line, markup=False)
+
+
+def status_lines(usage: QuotaUsage, limits: Limits, due: int) -> list[str]:
+    """The quota used and left, and when sending can resume."""
+    if not limits.per_day:
+        lines = [f"Quota: {usage.count} messages sent in the last 24 hours, no daily limit set."]
+        left = None
+    else:
+        left = max(0, limits.per_day - usage.count)
+        lines = [
+            f"Quota: {usage.count} of {limits.per_day} used in the last 24 hours, {left} left."
+        ]
+    if due == 0:
+        lines.append("Nothing left to send.")
+    elif left == 0 and usage.frees_at is not None:
+        when = f"{usage.frees_at.astimezone():%Y-%m-%d %H:%M}"
+        lines.append(f"{due} messages still to send: sending can resume after {when}.")
+    else:
+        lines.append(f"{due} messages still to send: sending can resume now ('notify send').")
+    return lines
