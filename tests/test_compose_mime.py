@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.parser import BytesParser
 
@@ -196,3 +196,11 @@ def test_boundary_changes_when_the_body_holds_it() -> None:
     data = mime.assemble("", text, mime.Body("7bit", b"x\r\n"), "<a@b>")
     message = PARSER.parsebytes(data)
     assert [p.get_content() for p in message.iter_parts()] == [f"--{boundary}\r\n", "x\r\n"]
+
+
+def test_same_instant_in_two_time_zones_keeps_its_own_offset() -> None:
+    """The Date header keeps the offset it was given, even for an instant seen before."""
+    paris = datetime(2026, 11, 27, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+    utc = paris.astimezone(UTC)
+    assert mime.format_date(paris).endswith("+0100")
+    assert mime.format_date(utc).endswith("+0000")

@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from functools import lru_cache
 
@@ -132,14 +132,21 @@ def address_header(field: str, name: str, address: str) -> str:
     return _fold_words(field, [*words, f"<{address}>"])
 
 
-@lru_cache(maxsize=64)
 def format_date(date: datetime) -> str:
     """Return ``date`` in RFC 5322 form; it must carry its time zone."""
-    if date.tzinfo is None or date.utcoffset() is None:
+    offset = date.utcoffset() if date.tzinfo is not None else None
+    if offset is None:
         raise UsageError(
             "the message date has no time zone",
             hint="Pass an aware datetime, for example datetime.now(timezone.utc).",
         )
+    return _format_date(date, offset)
+
+
+@lru_cache(maxsize=64)
+def _format_date(date: datetime, offset: timedelta) -> str:
+    # ``offset`` is part of the key: aware datetimes of the same instant in two time
+    # zones are equal, but their Date headers are written differently.
     return format_datetime(date)
 
 
