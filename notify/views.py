@@ -18,10 +18,8 @@ from rich.table import Table
 from notify.addressbook.merge import ContactList
 from notify.addressbook.model import Entry, Recipient
 from notify.addressbook.sources import Import
-from notify.campaign import Limits
-from notify.deliver import Account
 from notify.errors import EXIT_OK, EXIT_SOME_UNREACHED
-from notify.journal import Campaign, Journal, QuotaUsage, State
+from notify.journal import Campaign, Journal, State
 from notify.tabular import safe_cell
 
 
@@ -201,22 +199,6 @@ _STATE_ORDER: tuple[State, ...] = (
 )
 
 
-def send_plan_lines(
-    due: int, added: int, recovered: int, account: Account, limits: Limits, duration: str
-) -> list[str]:
-    """What ``notify send`` is about to do."""
-    lines = [f"{due} messages to send through {account.username or '(no login)'} at {account.host}"]
-    if added:
-        lines.append(f"{added} new recipients added to the campaign")
-    if recovered:
-        lines.append(
-            f"{recovered} messages were in flight when a previous run stopped: recorded as "
-            "uncertain, they are sent again with the same Message-ID"
-        )
-    lines.append(duration)
-    return lines
-
-
 def print_counts(console: Console, journal: Journal, campaign: Campaign) -> None:
     """The count of recipients in each state for one campaign."""
     counts = journal.counts(campaign.id)
@@ -231,18 +213,6 @@ def print_counts(console: Console, journal: Journal, campaign: Campaign) -> None
             table.add_row(name, str(counts[name]))
     table.add_row("total", str(sum(counts.values())))
     console.print(table)
-
-
-def print_quota(console: Console, usage: QuotaUsage, limits: Limits) -> None:
-    """The daily quota used and left, and when more can be sent."""
-    if not limits.per_day:
-        console.print(f"{usage.count} messages sent in the last 24 hours; no daily limit set.")
-        return
-    left = max(0, limits.per_day - usage.count)
-    line = f"Quota: {usage.count} of {limits.per_day} used in the last 24 hours, {left} left"
-    if left == 0 and usage.frees_at is not None:
-        line += f"; sending can resume after {usage.frees_at.astimezone():%Y-%m-%d %H:%M}"
-    console.print(line, markup=False)
 
 
 def exit_code_for(counts: Mapping[State, int]) -> int:

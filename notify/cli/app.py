@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,7 +17,6 @@ from rich.progress import (
 )
 
 from notify import __version__
-from notify.errors import UsageError
 from notify.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -82,39 +77,3 @@ def _progress(total: int) -> Progress:
         transient=True,
         disable=total < 200,
     )
-
-
-def _confirm(yes: bool, question: str) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError("nothing was sent: confirmation needed", hint="Pass --yes to send.")
-    if not typer.confirm(question, default=False):
-        raise typer.Exit(0)
-
-
-def _run_cancellable(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro``; SIGINT or SIGTERM cancels it (the engine finishes what is in flight)."""
-
-    async def runner() -> T:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        if task is None:  # pragma: no cover - asyncio.run always runs a task
-            raise RuntimeError("no current task")
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
-        try:
-            return await coro
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-
-    try:
-        return asyncio.run(runner())
-    except asyncio.CancelledError:
-        err.print(
-            "stopped: the messages in flight were finished and recorded. "
-            "Run the same command again to resume.",
-            markup=False,
-        )
-        raise typer.Exit(130) from None

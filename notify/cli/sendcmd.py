@@ -347,6 +347,10 @@ def run_send(
             journal, settings, composer.template_set, template=template, token=token
         )
         added = journal.add_recipients(campaign.id, exposure_order(result.contacts.recipients))
+        # People this account cannot write to are kept for the report's follow-up list.
+        journal.record_unreachable(
+            campaign.id, [*result.contacts.unreachable, *result.contacts.secure]
+        )
         due = _due(journal.counts(campaign.id))
         if due == 0:
             out.print("0 messages to send: every recipient was already handled.", markup=False)
