@@ -9,7 +9,7 @@ message with the same Message-ID and Date (byte for byte the same message).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -151,13 +151,21 @@ async def outgoing_messages(
     token: str,
     mail_from: str,
     clock: Callable[[], datetime],
+    only: Container[str] | None = None,
 ) -> AsyncIterator[Outgoing]:
-    """Compose, lazily and in exposure order, every message the journal says is due."""
+    """Compose, lazily and in exposure order, every message the journal says is due.
+
+    ``only`` holds the identity keys of this run's recipients: a recipient added by an
+    earlier run but no longer in the sources (removed, or excluded since) is left
+    pending, never sent by this run.
+    """
     after: int | None = None
     while page := journal.to_send(campaign.id, limit=PAGE, after=after):
         after = page[-1].rank
         for record in page:
             if record.id in recorder.in_flight:  # already queued in this run
+                continue
+            if only is not None and record.key not in only:
                 continue
             recipient = record.recipient
             message_id = record.message_id or composer.message_id_for(recipient, token)
@@ -265,6 +273,7 @@ async def send_campaign(
     mail_from: str,
     clock: Callable[[], datetime],
     on_attempt: Callable[[Attempt], None] | None = None,
+    only: Container[str] | None = None,
 ) -> DeliverySummary:
     """Send every due message of ``campaign``; the caller holds the sending lock.
 
@@ -276,7 +285,14 @@ async def send_campaign(
     while True:
         recorder = JournalRecorder(journal, on_attempt)
         messages = outgoing_messages(
-            journal, campaign, composer, recorder, token=token, mail_from=mail_from, clock=clock
+            journal,
+            campaign,
+            composer,
+            recorder,
+            token=token,
+            mail_from=mail_from,
+            clock=clock,
+            only=only,
         )
         try:
             summary = await deliver(messages, account, replace(policy, cap=cap), recorder)

@@ -257,3 +257,21 @@ def test_status_without_a_journal_exits_2(tmp_path: Path, cli: InProcess) -> Non
         "error: incident.db: no journal yet",
         "Run 'notify send' first, or pass --journal.",
     ]
+
+
+def test_recipient_removed_from_the_sources_is_not_sent_by_a_later_run(
+    tmp_path: Path, cli: InProcess
+) -> None:
+    """A contact added by an earlier run, then excluded, stays pending and gets nothing."""
+    book = write_csv(tmp_path / "contacts.csv", range(4))
+    with LocalServer(tmp_path / "received") as server:
+        write_config(tmp_path, server.port)
+        first = cli(tmp_path, *send_args(book, more=["--limit", "1"]))
+        assert first.code == 0, first.text
+        second = cli(tmp_path, *send_args(book, more=["--exclude", address(3)]))
+        sent_to = sorted(a for r in server.received for a in r.rcpt_tos)
+    assert second.code == 0, second.text
+    assert "1 recipient of earlier runs not in these sources" in second.out
+    assert sent_to == [address(0), address(1), address(2)]
+    states = journal_states(tmp_path / "incident.db")
+    assert states[address(3)] == "pending"

@@ -258,6 +258,17 @@ def _due(counts: Mapping[State, int]) -> int:
     return sum(counts.get(s, 0) for s in SENDABLE)
 
 
+def _due_split(journal: Journal, campaign: Campaign, keys: frozenset[str]) -> tuple[int, int]:
+    """(due and in this run's sources, due but not in them)."""
+    here = aside = 0
+    for record in journal.iter_recipients(campaign.id, states=SENDABLE):
+        if record.key in keys:
+            here += 1
+        else:
+            aside += 1
+    return here, aside
+
+
 def account_line(account: Account) -> str:
     """``user at host:port (security)``, or ``host:port (security), no login``."""
     if account.username:
@@ -351,7 +362,14 @@ def run_send(
         journal.record_unreachable(
             campaign.id, [*result.contacts.unreachable, *result.contacts.secure]
         )
-        due = _due(journal.counts(campaign.id))
+        keys = frozenset(r.key for r in result.contacts.recipients)
+        due, aside = _due_split(journal, campaign, keys)
+        if aside:
+            out.print(
+                f"{views.plural(aside, 'recipient')} of earlier runs not in these sources "
+                "(removed or excluded since): left pending, not sent by this run.",
+                markup=False,
+            )
         if due == 0:
             out.print("0 messages to send: every recipient was already handled.", markup=False)
             views.print_counts(out, journal, campaign)
@@ -364,7 +382,7 @@ def run_send(
         _print_lines(plan_lines(due, added, recovered, account, limits, cap))
         count = due if cap.cap is None else min(due, cap.cap)
         ask(yes, f"Send {count} messages now?")
-        return _send_due(settings, composer, account, journal, campaign, cap, token, count)
+        return _send_due(settings, composer, account, journal, campaign, cap, token, count, keys)
 
 
 def _print_lines(lines: list[str]) -> None:
@@ -381,6 +399,7 @@ def _send_due(
     cap: sending.RunCap,
     token: str,
     count: int,
+    keys: frozenset[str],
 ) -> int:
     """Send, print the counts, and turn the outcome into the exit code."""
     policy = Policy.from_settings(
@@ -399,20 +418,25 @@ def _send_due(
                     mail_from=clean(settings.sender.address).ascii_email,
                     clock=lambda: datetime.now().astimezone(),
                     on_attempt=ticker.attempt,
+                    only=keys,
                 )
             )
     except NotifyError:
         views.print_counts(out, journal, campaign)
         raise
     views.print_counts(out, journal, campaign)
-    return _outcome(journal, campaign, summary, cap)
+    return _outcome(journal, campaign, summary, cap, keys)
 
 
 def _outcome(
-    journal: Journal, campaign: Campaign, summary: DeliverySummary, cap: sending.RunCap
+    journal: Journal,
+    campaign: Campaign,
+    summary: DeliverySummary,
+    cap: sending.RunCap,
+    keys: frozenset[str],
 ) -> int:
     final = journal.counts(campaign.id)
-    left = _due(final)
+    left, _ = _due_split(journal, campaign, keys)
     if summary.cap_reached and left:
         if cap.by == "day":
             raise QuotaPaused(
