@@ -45,9 +45,7 @@ USER = "secours.martin@exemple.org"
 CANARY = "canary-IMAP-pw-5f3e9a"  # must never appear in any output
 _SEARCH_PATH = os.pathsep.join((os.environ.get("PATH", ""), "/usr/sbin", "/sbin"))
 DOVECOT = shutil.which("dovecot", path=_SEARCH_PATH)
-SKIP_REASON = (
-    "dovecot is not installed: run scripts/system-deps.sh (apt-get install dovecot-imapd)"
-)
+SKIP_REASON = "dovecot is not installed: run scripts/system-deps.sh (apt-get install dovecot-imapd)"
 
 
 @dataclass(frozen=True, slots=True)
