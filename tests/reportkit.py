@@ -8,6 +8,9 @@ One campaign of the built-in ``colleague-warning`` template; real composed messa
   died while sending); gina: refused, then marked ``notified-other`` by hand;
 - ivy: put back in the queue (the run paused); hank: never sent (pending);
 - kept apart: a contact without address, and a secure-network (MSSanté) recipient.
+
+:func:`mark_kept_apart` then records what was done about the two people kept apart:
+the one without address phoned (``notified-other``), the secure one ``skipped``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ NO_ADDRESS_PHONE = "+33 4 11 22 33 44"
 SECURE_PHONE = "+33 4 55 66 77 88"
 BOB_PHONE = "+33 4 00 00 00 02"
 MARK_NOTE = "phoned on 27/11 at 14:00, warned in person"
+PHONED_NOTE = "phoned on 28/11 at 10:00, warned in person"
+SKIPPED_NOTE = "retired since 2025: no longer a correspondent"
+#: When mark_kept_apart records its marks: 2026-11-28 10:00 in the report's zone.
+MARKED_AT = T0 + timedelta(days=1)
 
 PEOPLE = {
     "alice": "Dr Alice Martin",
@@ -177,3 +184,17 @@ def build_scenario(folder: Path) -> Scenario:
         clock.now = T0 + timedelta(hours=4)
         journal.mark("gina@exemple.fr", "notified-other", MARK_NOTE, by="secretariat")
     return sc
+
+
+def mark_kept_apart(path: Path) -> dict[str, str]:
+    """Record that the contact without address was phoned and the secure one skipped.
+
+    Returns their identifiers: ``{"no-address": "U1", "secure": "U2"}``.
+    """
+    with Journal.open(path, create=False, clock=lambda: MARKED_AT) as journal:
+        campaign = journal.find_campaign(TEMPLATE)
+        assert campaign is not None
+        no_address, secure = journal.iter_unreachable(campaign.id)
+        journal.mark_unreachable([no_address.id], "notified-other", PHONED_NOTE, by="secretariat")
+        journal.mark_unreachable([secure.id], "skipped", SKIPPED_NOTE, by="Dr Martin")
+    return {"no-address": no_address.label, "secure": secure.label}

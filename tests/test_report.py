@@ -15,9 +15,12 @@ from reportkit import (
     FORMULA_NAME,
     MARK_NOTE,
     NO_ADDRESS_PHONE,
+    PHONED_NOTE,
     SECURE_PHONE,
+    SKIPPED_NOTE,
     Scenario,
     build_scenario,
+    mark_kept_apart,
 )
 from schemacheck import errors
 
@@ -78,7 +81,8 @@ def test_markdown_holds_every_register_field(report: Report) -> None:
 def test_markdown_lists_the_people_to_reach_with_their_phones(report: Report) -> None:
     """No address, secure network, refused, bounced and uncertain people are listed with phones."""
     text = render_markdown(report)
-    section = text.split("## 3. People to reach by other means (5)")[1].split("## 4.")[0]
+    section = text.split("## 3. People to reach by other means (5 still to reach)")[1]
+    section = section.split("## 4.")[0]
     assert f"| Dr Sans Courriel | none | no e-mail address | {NO_ADDRESS_PHONE} |" in section
     assert "| Dr Secure Network | dr.secure@medecin.mssante.fr | secure" in section
     assert SECURE_PHONE in section
@@ -194,7 +198,7 @@ def test_json_holds_everything(report: Report) -> None:
 def test_the_schema_check_catches_a_wrong_shape() -> None:
     """The test's schema checker does reject a report that does not fit (it is not a no-op)."""
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    assert errors({"schema": "notify-report/1"}, schema) != []
+    assert errors({"schema": SCHEMA_ID}, schema) != []
 
 
 def test_the_deadline_is_overdue_72_hours_after_awareness_without_a_reference() -> None:
@@ -221,3 +225,122 @@ def test_an_empty_register_says_what_to_fill_in(tmp_path: Path) -> None:
     assert "No incident is recorded in this journal: fill in \\[incident\\]" in text
     assert "- **Nature of the breach:** not recorded" in text
     assert "unknown: set incident.aware\\_at" in text
+
+
+# -- people kept apart: their identifier and what was done about them -----------------
+
+
+@pytest.fixture(scope="module")
+def marked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, dict[str, str]]:
+    """The scenario's report once the person without address was phoned and the secure
+    one skipped; with their identifiers."""
+    path = build_scenario(tmp_path_factory.mktemp("marked")).path
+    ids = mark_kept_apart(path)
+    with Journal.open(path, create=False) as journal:
+        return build_report(journal, now=NOW), ids
+
+
+def test_markdown_gives_each_person_kept_apart_an_identifier(report: Report) -> None:
+    """Before any mark: U1 and U2, both to reach, and the to-complete sentence counts 5."""
+    text = render_markdown(report)
+    assert "| U1 | Dr Sans Courriel | none | no e-mail address |" in text
+    assert "| U2 | Dr Secure Network | dr.secure@medecin.mssante.fr |" in text
+    assert "> To complete: 5 people are still to reach by other means" in text
+    assert "5 listed: 5 still to reach." in text
+    assert "`notify mark ID --state notified-other --note" in text
+
+
+def test_markdown_shows_the_outcome_of_each_person_kept_apart(
+    marked: tuple[Report, dict[str, str]],
+) -> None:
+    """State, note, who and when for each; the title counts only those still to reach."""
+    report, ids = marked
+    text = render_markdown(report)
+    section = text.split("## 3. People to reach by other means (3 still to reach)")[1]
+    section = section.split("## 4.")[0]
+    assert (
+        f"| {ids['no-address']} | Dr Sans Courriel | none | no e-mail address | "
+        f"{NO_ADDRESS_PHONE} |"
+    ) in section
+    assert (
+        f"| notified-other | {PHONED_NOTE} | 2026-11-28 10:00 by secretariat | colleague-warning |"
+    ) in section
+    assert f"| skipped | {SKIPPED_NOTE} | 2026-11-28 10:00 by Dr Martin |" in section
+    assert "> To complete: 3 people are still to reach by other means" in section
+    assert (
+        "5 listed: 3 still to reach, 1 informed by other means, 1 not informed: decision recorded."
+    ) in section
+
+
+def test_markdown_summary_and_timeline_count_the_outcomes(
+    marked: tuple[Report, dict[str, str]],
+) -> None:
+    """The campaign summary splits the people without e-mail; the timeline lists the marks."""
+    report, ids = marked
+    text = render_markdown(report)
+    assert (
+        "- Recipients: 9; people without e-mail: 2 (1 informed by other means, "
+        "1 not informed: decision recorded)"
+    ) in text
+    assert (
+        f"{ids['no-address']} Dr Sans Courriel: marked notified-other (was to-reach) by "
+        f"secretariat: {PHONED_NOTE}"
+    ) in text
+    hour = "| 2026-11-28 10:00 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 2 |"
+    assert hour in text
+
+
+def test_html_shows_the_outcome_of_each_person_kept_apart(
+    marked: tuple[Report, dict[str, str]],
+) -> None:
+    """The HTML table has the identifier, the outcome in words, the note, who and when."""
+    report, ids = marked
+    page = render_html(report)
+    assert "<h2>3. People to reach by other means (3 still to reach)</h2>" in page
+    assert f"<td>{ids['no-address']}</td><td>Dr Sans Courriel</td>" in page
+    assert (
+        f"<td>informed by other means</td><td>{PHONED_NOTE}</td>"
+        "<td>2026-11-28 10:00 by secretariat</td>"
+    ) in page
+    assert f"<td>not informed: decision recorded</td><td>{SKIPPED_NOTE}</td>" in page
+    assert '<p class="warn">To complete: 3 people are still to reach' in page
+
+
+def test_json_holds_the_outcome_of_each_person_kept_apart(
+    marked: tuple[Report, dict[str, str]],
+) -> None:
+    """follow_up has id, state, note, marked_by and marked_at; campaigns count the outcomes."""
+    report, ids = marked
+    data = json.loads(render_json(report))
+    assert errors(data, json.loads(SCHEMA.read_text(encoding="utf-8"))) == []
+    people = {p["id"]: p for p in data["follow_up"] if p["id"]}
+    assert people[ids["no-address"]]["state"] == "notified-other"
+    assert people[ids["no-address"]]["note"] == PHONED_NOTE
+    assert people[ids["no-address"]]["marked_by"] == "secretariat"
+    assert people[ids["no-address"]]["marked_at"] == "2026-11-28T10:00:00+01:00"
+    assert people[ids["secure"]]["state"] == "skipped"
+    bob = next(p for p in data["follow_up"] if p["address"] == "bob@exemple.fr")
+    assert (bob["id"], bob["state"], bob["marked_at"]) == ("", "to-reach", None)
+    assert data["campaigns"][0]["without_email_counts"] == {
+        "to-reach": 0, "notified-other": 1, "skipped": 1
+    }  # fmt: skip
+
+
+def test_csv_still_has_one_row_per_email_recipient(marked: tuple[Report, dict[str, str]]) -> None:
+    """The people kept apart are not CSV rows (documented in notify.report.csvout)."""
+    rows = list(csv.DictReader(io.StringIO(render_csv(marked[0]))))
+    assert [r["address"] for r in rows] == [f"{k}@exemple.fr" for k in reportkit.PEOPLE]
+
+
+def test_once_everyone_is_handled_nothing_is_left_to_complete(tmp_path: Path) -> None:
+    """Every person marked: 0 still to reach, no to-complete sentence, everyone still listed."""
+    path = build_scenario(tmp_path).path
+    mark_kept_apart(path)
+    with Journal.open(path, create=False) as journal:
+        for address in ("bob@exemple.fr", "carol@exemple.fr", "dan@exemple.fr"):
+            journal.mark(address, "notified-other", "phoned", by="sec")
+        report = build_report(journal, now=NOW)
+    text = render_markdown(report)
+    assert "## 3. People to reach by other means (0 still to reach)" in text
+    assert "To complete: " not in text.split("## 3.")[1]
+    assert "2 listed: 1 informed by other means, 1 not informed: decision recorded." in text

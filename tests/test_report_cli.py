@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from reportkit import NO_ADDRESS_PHONE, Scenario, build_scenario
+from reportkit import NO_ADDRESS_PHONE, Scenario, build_scenario, kept_apart
 from schemacheck import errors
 
 from notify.cli import main
+from notify.journal import Journal
 
 SCHEMA = Path(__file__).parent.parent / "docs" / "report.schema.json"
 CANARY = "canary-Pa55word-7f3e9d"
@@ -307,13 +308,128 @@ def test_mark_without_a_note_is_refused(notify: Notify) -> None:
     assert "error: --note is required: say what was done and when" in run.err
 
 
-def test_mark_of_a_secure_network_address_explains(notify: Notify) -> None:
-    """A secure-network address got no e-mail from this account: exit 2, saying so."""
+def test_mark_a_person_without_address_by_identifier(notify: Notify) -> None:
+    """`notify mark U1` records that the contact without address was phoned; the report shows it."""
     run = notify(
-        "mark", "dr.secure@medecin.mssante.fr", "--state", "notified-other", "--note", "MSSanté"
+        "mark", "U1", "--state", "notified-other", "--note", "phoned 28/11 at 10:00", "--by",
+        "secretariat",
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    assert run.text == (
+        "U1 Dr Sans Courriel (no e-mail address): to-reach -> notified-other "
+        "(campaign colleague-warning), recorded in the journal.\n"
     )
+    report = notify("report").text
+    assert "## 3. People to reach by other means (4 still to reach)" in report
+    assert "| notified-other | phoned 28/11 at 10:00 |" in report
+    assert "by secretariat | colleague-warning |" in report
+    assert notify("report", "--verify").code == 0
+
+
+def test_mark_a_secure_network_person_by_address(notify: Notify) -> None:
+    """A secure-messaging address (any case) finds the person kept apart: marked, shown in JSON."""
+    run = notify(
+        "mark", "DR.Secure@medecin.mssante.fr", "--state", "notified-other", "--note",
+        "written from the MSSanté client on 28/11", "--by", "Dr Martin",
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    assert run.text.startswith(
+        "U2 Dr Secure Network (dr.secure@medecin.mssante.fr): to-reach -> notified-other"
+    )
+    data = json.loads(notify("report", "--format", "json").text)
+    [person] = [p for p in data["follow_up"] if p["id"] == "U2"]
+    assert (person["state"], person["note"], person["marked_by"]) == (
+        "notified-other", "written from the MSSanté client on 28/11", "Dr Martin"
+    )  # fmt: skip
+
+
+def test_mark_skipped_then_back_to_reach(notify: Notify) -> None:
+    """A decision not to inform, then undone: the last mark is what the report shows."""
+    assert notify("mark", "u1", "--state", "skipped", "--note", "deceased").code == 0
+    run = notify("mark", "U1", "--state", "to-reach", "--note", "wrong contact, call again")
+    assert run.code == 0
+    assert "U1 Dr Sans Courriel (no e-mail address): skipped -> to-reach" in run.text
+    assert "| to-reach | wrong contact, call again |" in notify("report").text
+
+
+def test_mark_by_defaults_to_the_os_user(notify: Notify, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --by, the mark names the user running the command."""
+    monkeypatch.setattr("getpass.getuser", lambda: "secretariat-pc")
+    assert notify("mark", "U1", "--state", "notified-other", "--note", "letter sent").code == 0
+    assert "by secretariat-pc | colleague-warning |" in notify("report").text
+
+
+def test_mark_an_unknown_identifier_says_how_to_find_one(
+    notify: Notify, scenario: Scenario
+) -> None:
+    """U99: exit 2, naming it and pointing to 'notify report'."""
+    run = notify("mark", "U99", "--state", "notified-other", "--note", "phoned")
     assert run.code == 2
-    assert "got no e-mail from this account (secure health-messaging address)" in run.err
+    assert run.err == (
+        "error: no person U99 among the people to reach by other means in journal "
+        f"{scenario.path}\n'notify report' lists them, each with its Id (U1, U2...) in "
+        "section 3.\n"
+    )
+
+
+def test_mark_a_person_kept_apart_with_an_email_state_is_refused(notify: Notify) -> None:
+    """--state sent for U1: exit 2, listing the states allowed for people kept apart."""
+    run = notify("mark", "U1", "--state", "sent", "--note", "x")
+    assert run.code == 2
+    assert (
+        "error: --state 'sent' is not allowed for U1 (Dr Sans Courriel, no e-mail address): "
+        "this account sent them no e-mail; use one of notified-other, skipped, to-reach"
+    ) in run.err
+
+
+def test_mark_a_recipient_to_reach_is_refused(notify: Notify) -> None:
+    """--state to-reach is for people kept apart: an e-mail recipient is told its states."""
+    run = notify("mark", "bob@exemple.fr", "--state", "to-reach", "--note", "x")
+    assert run.code == 2
+    assert "bob@exemple.fr is an e-mail recipient: use one of pending, sent" in run.err
+
+
+def test_mark_a_person_kept_apart_without_a_note_is_refused(
+    notify: Notify, scenario: Scenario
+) -> None:
+    """No --note: exit 2, and nothing is recorded."""
+    run = notify("mark", "U1", "--state", "skipped")
+    assert run.code == 2
+    assert "error: --note is required: say what was done and when" in run.err
+    conn = sqlite3.connect(scenario.path)
+    marks = conn.execute("SELECT count(*) FROM events WHERE kind = 'unreachable-marked'")
+    assert marks.fetchone()[0] == 0
+    conn.close()
+
+
+def test_an_unknown_address_points_to_the_identifiers(notify: Notify) -> None:
+    """The hint of an unknown address says people without e-mail are marked by their Id."""
+    run = notify("mark", "bernard.petit", "--state", "notified-other", "--note", "phoned")
+    assert run.code == 2
+    assert "gives each person without an e-mail address an Id (U1, U2...)" in run.err
+
+
+def test_sending_again_keeps_a_recorded_outcome(notify: Notify, scenario: Scenario) -> None:
+    """The same people recorded again (a rerun of 'notify send') keep their outcome."""
+    assert notify("mark", "U1", "--state", "notified-other", "--note", "phoned").code == 0
+    with Journal.open(scenario.path, create=False) as journal:
+        assert journal.record_unreachable(1, kept_apart()) == 0
+    report = notify("report").text
+    assert "| U1 | Dr Sans Courriel |" in report
+    assert "| notified-other | phoned |" in report
+
+
+def test_an_edited_person_kept_apart_fails_verification(notify: Notify, scenario: Scenario) -> None:
+    """A phone number changed with sqlite3 after a mark (trigger dropped): --verify exits 1."""
+    assert notify("mark", "U1", "--state", "notified-other", "--note", "phoned").code == 0
+    tamper(
+        scenario.path,
+        "DROP TRIGGER unreachable_append_only_update;"
+        "UPDATE unreachable SET data = replace(data, '+33 4 11', '+33 6 99') WHERE id = 1;",
+    )
+    run = notify("report", "--verify")
+    assert run.code == 1
+    assert "the people to reach by other means U1 to U2 (recorded by event" in run.text
 
 
 # -- secrets ------------------------------------------------------------------------

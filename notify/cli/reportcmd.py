@@ -12,7 +12,14 @@ import typer
 
 from notify.cli.app import app, err, out, state
 from notify.errors import ConfigError, UsageError
-from notify.journal import MARK_STATES, Journal, RecipientRecord
+from notify.journal import (
+    MARK_STATES,
+    UNREACHABLE_STATES,
+    Journal,
+    RecipientRecord,
+    UnreachableRecord,
+    parse_label,
+)
 from notify.report import (
     build_report,
     find_sent,
@@ -206,10 +213,31 @@ def _verdict(result: Reproduction) -> str:
     )
 
 
+_ALL_STATES = tuple(dict.fromkeys((*MARK_STATES, *UNREACHABLE_STATES)))
+_ABOUT_PEOPLE = (
+    "notified-other: informed by phone, letter, in person or secure messaging; "
+    "skipped: a decision not to inform (say why in --note); to-reach: undo a mark."
+)
+
+
 @app.command()
 def mark(
-    address: Annotated[str, typer.Argument(metavar="ADDRESS", help="The recipient's e-mail.")],
-    new_state: Annotated[str, typer.Option("--state", help=f"One of: {', '.join(MARK_STATES)}.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="ADDRESS|ID",
+            help="The recipient's e-mail; or, for a person to reach by other means, the "
+            "Id 'notify report' gives them (U3) or their secure-messaging address.",
+        ),
+    ],
+    new_state: Annotated[
+        str,
+        typer.Option(
+            "--state",
+            help=f"For a recipient: one of {', '.join(MARK_STATES)}. For a person to reach "
+            f"by other means: one of {', '.join(UNREACHABLE_STATES)}.",
+        ),
+    ],
     note: Annotated[
         str, typer.Option("--note", help="What was done and when, e.g. 'phoned on 27/11'.")
     ] = "",
@@ -219,9 +247,11 @@ def mark(
     campaign: CampaignOpt = None,
 ) -> None:
     """Record a decision, or a notification made by other means (phone, letter)."""
-    if new_state not in MARK_STATES:
+    if new_state not in _ALL_STATES:
         raise UsageError(
-            f"--state {new_state!r} is not allowed: use one of {', '.join(MARK_STATES)}",
+            f"--state {new_state!r} is not allowed: use one of {', '.join(MARK_STATES)} "
+            f"(a recipient), or {', '.join(UNREACHABLE_STATES)} (a person to reach by "
+            "other means)",
             hint="For someone informed by phone or letter: --state notified-other.",
         )
     if not note.strip():
@@ -231,9 +261,69 @@ def mark(
         )
     with _open_journal() as journal:
         campaign_id = _campaign_id(journal, campaign)
-        before = _recipients_of(journal, address, campaign_id)
-        after = journal.mark(address, new_state, note.strip(), by=_who(by), campaign_id=campaign_id)
         names = {c.id: c.template for c in journal.campaigns()}
+        recipients, people = _targets(journal, target, campaign_id, names)
+        if recipients:
+            _mark_recipients(journal, target, recipients, new_state, note, by, campaign_id, names)
+        else:
+            _mark_people(journal, people, new_state, note, by, names)
+
+
+def _targets(
+    journal: Journal, target: str, campaign_id: int | None, names: dict[int, str]
+) -> tuple[list[RecipientRecord], list[UnreachableRecord]]:
+    """The e-mail recipients, else the people to reach by other means, ``target`` names."""
+    person_id = parse_label(target)
+    if person_id is not None:
+        return [], [_person_by_id(journal, target, person_id, campaign_id, names)]
+    recipients = journal.find_recipient(target, campaign_id=campaign_id)
+    if recipients:
+        return recipients, []
+    people = journal.find_unreachable(target, campaign_id=campaign_id)
+    if not people:
+        raise _not_found(journal, target)
+    return [], people
+
+
+def _mark_people(
+    journal: Journal,
+    people: list[UnreachableRecord],
+    new_state: str,
+    note: str,
+    by: str | None,
+    names: dict[int, str],
+) -> None:
+    _check_person_state(people[0], new_state)
+    after = journal.mark_unreachable([p.id for p in people], new_state, note.strip(), by=_who(by))
+    old = {p.id: p.state for p in people}
+    for person in after:
+        out.print(
+            f"{person.label} {person.name or '(no name)'} "
+            f"({person.email or 'no e-mail address'}): {old.get(person.id, '?')} -> "
+            f"{person.state} (campaign {names.get(person.campaign_id, '?')}), "
+            "recorded in the journal.",
+            markup=False,
+        )
+
+
+def _mark_recipients(
+    journal: Journal,
+    address: str,
+    before: list[RecipientRecord],
+    new_state: str,
+    note: str,
+    by: str | None,
+    campaign_id: int | None,
+    names: dict[int, str],
+) -> None:
+    if new_state not in MARK_STATES:
+        raise UsageError(
+            f"--state {new_state!r} is for a person to reach by other means; {address} is "
+            f"an e-mail recipient: use one of {', '.join(MARK_STATES)}",
+            hint="Informed by phone or letter: --state notified-other; "
+            "to send to them again: --state pending.",
+        )
+    after = journal.mark(address, new_state, note.strip(), by=_who(by), campaign_id=campaign_id)
     old = {r.id: r.state for r in before}
     for record in after:
         out.print(
@@ -241,6 +331,49 @@ def mark(
             f"(campaign {names.get(record.campaign_id, '?')}), recorded in the journal.",
             markup=False,
         )
+
+
+def _person_by_id(
+    journal: Journal, target: str, person_id: int, campaign_id: int | None, names: dict[int, str]
+) -> UnreachableRecord:
+    person = journal.unreachable_person(person_id)
+    if person is None:
+        raise UsageError(
+            f"no person {target.strip()} among the people to reach by other means in "
+            f"journal {journal.path}",
+            hint="'notify report' lists them, each with its Id (U1, U2...) in section 3.",
+        )
+    if campaign_id is not None and person.campaign_id != campaign_id:
+        raise UsageError(
+            f"{person.label} ({person.name or 'no name'}) belongs to campaign "
+            f"{names.get(person.campaign_id, '?')}, not {names.get(campaign_id, '?')}",
+            hint="Leave out --campaign: an Id names one person of one campaign.",
+        )
+    return person
+
+
+def _check_person_state(person: UnreachableRecord, new_state: str) -> None:
+    if new_state in UNREACHABLE_STATES:
+        return
+    why = (
+        "secure health-messaging address only"
+        if person.reason == "secure-network"
+        else "no e-mail address"
+    )
+    raise UsageError(
+        f"--state {new_state!r} is not allowed for {person.label} "
+        f"({person.name or 'no name'}, {why}): this account sent them no e-mail; use one of "
+        f"{', '.join(UNREACHABLE_STATES)}",
+        hint=_ABOUT_PEOPLE,
+    )
+
+
+def _not_found(journal: Journal, target: str) -> UsageError:
+    return UsageError(
+        f"{target} is not a recipient in journal {journal.path}",
+        hint="Check the spelling; 'notify report' lists every recipient, and gives each "
+        "person without an e-mail address an Id (U1, U2...): pass that Id instead.",
+    )
 
 
 def _who(by: str | None) -> str:
@@ -260,22 +393,3 @@ def _campaign_id(journal: Journal, campaign: str | None) -> int | None:
         names = ", ".join(c.template for c in journal.campaigns()) or "none"
         raise UsageError(f"no campaign {campaign!r} in this journal (campaigns: {names})")
     return found.id
-
-
-def _recipients_of(
-    journal: Journal, address: str, campaign_id: int | None
-) -> list[RecipientRecord]:
-    found = journal.find_recipient(address, campaign_id=campaign_id)
-    if found:
-        return found
-    if journal.find_unreachable(address):
-        raise UsageError(
-            f"{address} got no e-mail from this account (secure health-messaging address): "
-            "it is listed in the report under 'People to reach by other means'",
-            hint="Inform them from your secure messaging client, and keep a note of it "
-            "in the incident file.",
-        )
-    raise UsageError(
-        f"{address} is not a recipient in journal {journal.path}",
-        hint="Check the spelling; 'notify report --format csv' lists every recipient.",
-    )

@@ -63,6 +63,14 @@ the sending lock: a second ``notify send`` on the same journal gets a
 and :meth:`Journal.quota_usage` count messages accepted or uncertain (attempt
 ends and recoveries) across every campaign and run of this journal.
 
+People this account cannot write to (no address, or a secure health-messaging
+address only) are kept in the ``unreachable`` table (:meth:`Journal.record_unreachable`)
+with a stable identifier ``U<id>``; what was done about each (``to-reach`` →
+``notified-other`` | ``skipped`` | back to ``to-reach``) is recorded only as chained
+``unreachable-marked`` events (:meth:`Journal.mark_unreachable`) and projected when
+read; :meth:`Journal.verify` checks those rows and events too (see
+:mod:`notify.journal.unreachable`).
+
 Reports read :meth:`Journal.campaigns`, :meth:`Journal.counts`,
 :meth:`Journal.iter_recipients`, :meth:`Journal.events`, :meth:`Journal.revision`
 (to re-render a message), :meth:`Journal.verify` and :meth:`Journal.digest`.
@@ -88,6 +96,12 @@ from notify.journal.model import (
     Revision,
     State,
 )
+from notify.journal.unreachable import (
+    UNREACHABLE_STATES,
+    UnreachableRecord,
+    UnreachableState,
+    parse_label,
+)
 
 __all__ = [
     "DAY",
@@ -96,6 +110,7 @@ __all__ = [
     "OUTCOMES",
     "SENDABLE",
     "STATES",
+    "UNREACHABLE_STATES",
     "AttemptEnd",
     "AttemptStart",
     "Campaign",
@@ -107,6 +122,9 @@ __all__ = [
     "RecipientRecord",
     "Revision",
     "State",
+    "UnreachableRecord",
+    "UnreachableState",
+    "parse_label",
     "recipient_from_json",
     "recipient_to_json",
 ]

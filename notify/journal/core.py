@@ -396,9 +396,13 @@ class Journal:
             after = page[-1].seq
 
     def verify(self) -> ChainBreak | None:
-        """Recompute the hash chain: the first altered, inserted or deleted row, or None."""
+        """Recompute the hash chain: the first altered, inserted or deleted row, or None.
+
+        Also checks the people to reach by other means against the events that
+        recorded them and their outcomes (:func:`notify.journal.unreachable.verify`).
+        """
         with self._read() as conn, db.read_transaction(conn):
-            return chain.verify(conn)
+            return chain.verify(conn) or unreachable.verify(conn)
 
     def digest(self) -> str:
         """The hash of the last event: the integrity digest a report prints."""
@@ -426,14 +430,34 @@ class Journal:
             yield from found
             after = found[-1].id
 
-    def find_unreachable(self, address: str) -> list[UnreachableRecord]:
-        """The unreachable records of ``address`` (secure-network people), any campaign."""
+    def find_unreachable(
+        self, address: str, *, campaign_id: int | None = None
+    ) -> list[UnreachableRecord]:
+        """The unreachable records of ``address`` (secure-network people), in one
+        campaign or every one, with their outcome."""
         try:
             key = clean(address).key
         except InvalidAddress:
             key = address.strip().casefold()
         with self._read() as conn:
-            return unreachable.by_key(conn, key)
+            return unreachable.by_key(conn, key, campaign_id)
+
+    def unreachable_person(self, person_id: int) -> UnreachableRecord | None:
+        """The unreachable person ``U<person_id>`` with their outcome, or None."""
+        with self._read() as conn:
+            return unreachable.by_id(conn, person_id)
+
+    def mark_unreachable(
+        self, person_ids: Sequence[int], state: str, note: str, *, by: str = ""
+    ) -> list[UnreachableRecord]:
+        """Record what was done about these people: ``notified-other`` (phone, letter,
+        in person, secure messaging), ``skipped`` (a decision not to inform, the note
+        says why) or back to ``to-reach``. A note is required. One transaction, one
+        chained event per person; returns the people as they now are."""
+        with self._write() as (conn, now):
+            unreachable.mark(conn, person_ids, state, note=note, by=by, now=now)
+            found = [unreachable.by_id(conn, p) for p in dict.fromkeys(person_ids)]
+            return [p for p in found if p is not None]
 
     # -- messages read back: bounces, auto-replies (notify bounces) ----------------
     # Added for notify.bounces.intake: see notify/journal/inbound.py.

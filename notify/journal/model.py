@@ -65,6 +65,7 @@ EventKind = Literal[
     "marked",
     "bounced",
     "unreachable-recorded",
+    "unreachable-marked",
     "inbound",
     "delivered",
     "complained",

@@ -153,10 +153,27 @@ _INTAKE = (
         data TEXT NOT NULL)""",
 )
 
+_UNREACHABLE_OUTCOME = (
+    # What was done about each unreachable person (informed by other means, a
+    # decision not to inform, back to "to reach") lives only in hash-chained
+    # "unreachable-marked" events: there is no state column to edit. The rows
+    # themselves become append-only (each is sealed by the SHA-256 of the
+    # "unreachable-recorded" event that added it: see notify.journal.unreachable).
+    """CREATE TRIGGER unreachable_append_only_update BEFORE UPDATE ON unreachable
+        BEGIN SELECT RAISE(ABORT, 'the people to reach by other means are append-only'); END""",
+    """CREATE TRIGGER unreachable_append_only_delete BEFORE DELETE ON unreachable
+        BEGIN SELECT RAISE(ABORT, 'the people to reach by other means are append-only'); END""",
+    """CREATE INDEX events_unreachable_marked ON events (campaign_id, seq)
+        WHERE kind = 'unreachable-marked'""",
+    """CREATE INDEX events_unreachable_recorded ON events (seq)
+        WHERE kind = 'unreachable-recorded'""",
+)
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     sql_migration("0001-initial", *_INITIAL),
     sql_migration("0002-unreachable-and-inbound", *_INTAKE),
+    sql_migration("0003-unreachable-outcome", *_UNREACHABLE_OUTCOME),
 )
 
 

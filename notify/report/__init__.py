@@ -18,9 +18,12 @@ the CNIL and ARS/CERT Santé references); each campaign with its template, first
 last message and counts per state; a condensed timeline (counts per hour, plus
 notable events: runs, pauses, manual marks, bounces); the people to reach by other
 means (no address, secure network only, failed, bounced, uncertain) with their
-phones and postal addresses; every recipient; the journal's digest and whether its
-hash chain is intact. Nothing in it comes from the settings' secrets: the journal
-holds none.
+phones and postal addresses, and for each person kept apart its identifier (``U3``,
+what ``notify mark`` takes) and what was done (still to reach, informed by other
+means, not informed by decision: state, note, who marked it and when); every
+recipient (the CSV lists only these: see :mod:`notify.report.csvout`); the journal's
+digest and whether its hash chain is intact. Nothing in it comes from the settings'
+secrets: the journal holds none.
 """
 
 from __future__ import annotations

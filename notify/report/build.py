@@ -9,6 +9,7 @@ from notify import __version__
 from notify.journal import Campaign, Journal, RecipientRecord
 from notify.journal.unreachable import UnreachableRecord
 from notify.report.model import (
+    FOLLOW_UP_STATES,
     CampaignSummary,
     DeadlineStatus,
     FollowUp,
@@ -118,7 +119,7 @@ def _row(record: RecipientRecord, template: str, facts: PersonFacts) -> Recipien
     )
 
 
-def _follow_recipient(record: RecipientRecord, row: RecipientRow) -> FollowUp:
+def _follow_recipient(record: RecipientRecord, row: RecipientRow, facts: PersonFacts) -> FollowUp:
     person = record.recipient
     detail = row.bounce_reason or row.smtp_reply or row.note
     if record.state == "uncertain" and not detail:
@@ -133,10 +134,13 @@ def _follow_recipient(record: RecipientRecord, row: RecipientRow) -> FollowUp:
         postal=list(person.postal),
         detail=detail,
         sources=list(record.sources),
+        note=row.note,
+        marked_by=row.marked_by,
+        marked_at=facts.marked_at,
     )
 
 
-def _follow_unreachable(person: UnreachableRecord, template: str) -> FollowUp:
+def _follow_unreachable(person: UnreachableRecord, template: str, zone: tzinfo) -> FollowUp:
     return FollowUp(
         campaign=template,
         reason=person.reason,
@@ -151,6 +155,11 @@ def _follow_unreachable(person: UnreachableRecord, template: str) -> FollowUp:
             else "no usable e-mail address in the address books"
         ),
         sources=person.sources,
+        id=person.label,
+        state=person.state,
+        note=person.note,
+        marked_by=person.marked_by,
+        marked_at=_local(person.marked_at, zone),
     )
 
 
@@ -185,15 +194,21 @@ def _people(
         row = _row(record, labels[record.campaign_id], facts)
         rows.append(row)
         if record.state in _FOLLOW_STATES:
-            follow.append(_follow_recipient(record, row))
+            follow.append(_follow_recipient(record, row, facts))
     for campaign_id, people in others.items():
-        follow.extend(_follow_unreachable(p, labels[campaign_id]) for p in people)
+        template = labels[campaign_id]
+        follow.extend(_follow_unreachable(p, template, timeline.zone) for p in people)
     return rows, follow
 
 
 def _summary(
-    journal: Journal, campaign: Campaign, timeline: Timeline, recipients: int, others: int
+    journal: Journal,
+    campaign: Campaign,
+    timeline: Timeline,
+    recipients: int,
+    others: list[UnreachableRecord],
 ) -> CampaignSummary:
+    outcomes = Counter(p.state for p in others)
     return CampaignSummary(
         id=campaign.id,
         template=campaign.template,
@@ -204,7 +219,8 @@ def _summary(
         last_message=timeline.last_message.get(campaign.id),
         counts={str(s): n for s, n in journal.counts(campaign.id).items()},
         recipients=recipients,
-        without_email=others,
+        without_email=len(others),
+        without_email_counts={s: outcomes[s] for s in FOLLOW_UP_STATES},
     )
 
 
@@ -224,7 +240,7 @@ def build_report(journal: Journal, *, now: datetime | None = None) -> Report:
     rows, follow = _people(records, others, labels, timeline)
     per_campaign = Counter(r.campaign_id for r in records)
     summaries = [
-        _summary(journal, c, timeline, per_campaign[c.id], len(others[c.id])) for c in campaigns
+        _summary(journal, c, timeline, per_campaign[c.id], others[c.id]) for c in campaigns
     ]
     keys = {r.key for r in records} | {p.key for ps in others.values() for p in ps}
     generated = moment.astimezone(zone)

@@ -1,5 +1,13 @@
 """The report as CSV: one row per recipient of each campaign, safe to open in a spreadsheet.
 
+Only e-mail recipients: the people kept apart (no address, secure network only) are
+not rows here. Their columns would be empty or mean something else (no attempt, no
+Message-ID, no SMTP reply, an empty or secure address where scripts expect the
+address written to, and states of their own: to-reach, notified-other, skipped), so
+mixing them in would break the one-row-per-recipient contract that spreadsheets and
+scripts rely on. They, and what was done about each, are in the Markdown, HTML and
+JSON reports (``follow_up``).
+
 Every cell goes through :func:`~notify.tabular.safe_cell`, so a name such as
 ``=HYPERLINK(...)`` is shown as text, never run as a formula. ``excel=True`` writes
 what French Excel opens directly: UTF-8 with a byte-order mark and ``;`` separators.

@@ -69,7 +69,7 @@ def _campaigns(report: Report) -> str:
             f"<p>Languages: {_e(', '.join(c.languages))}; revisions: {c.revisions}. "
             f"First message: {_e(w.when(c.first_message))}; last message: "
             f"{_e(w.when(c.last_message))}. Recipients: {c.recipients}; people without "
-            f"e-mail: {c.without_email}.</p>",
+            f"e-mail: {_e(w.kept_apart(c))}.</p>",
             _table(("State", "People"), [r for r in rows if r[1]]),
         ]
     return "".join(parts)
@@ -77,27 +77,33 @@ def _campaigns(report: Report) -> str:
 
 def _follow_up(report: Report) -> str:
     people = report.follow_up
-    title = f"<h2>3. People to reach by other means ({len(people)})</h2>"
+    title = f"<h2>{_e(w.follow_title(report))}</h2>"
     if not people:
         return title + '<p class="ok">Everyone was reached by e-mail or informed otherwise.</p>'
+    todo = w.to_reach_sentence(report)
+    title += f'<p class="warn">{_e(todo)}</p>' if todo else ""
+    title += f"<p>{_e(w.follow_counts(people))}</p>"
     rows = [
         (
+            p.id,
             p.name or "(no name)",
             p.address or "none",
             w.follow_reason(p),
             "; ".join(p.phones) or "none",
             "; ".join(p.postal) or "none",
             p.detail,
+            w.follow_state(p),
+            p.note,
+            w.marked(p),
             p.campaign,
         )
         for p in people
     ]
-    headers = ("Name", "E-mail", "Why", "Phone", "Postal address", "Detail", "Campaign")
     hint = (
-        "<p>Once a person is informed, record it: <code>notify mark ADDRESS --state "
-        "notified-other --note &quot;phoned on ...&quot;</code>.</p>"
+        f"<p>Once a person is informed, record it: <code>{_e(w.MARK_COMMAND)}</code>. "
+        f"{_e(w.MARK_HELP)}</p>"
     )
-    return title + _table(headers, rows) + hint
+    return title + _table(w.FOLLOW_UP_HEADERS, rows) + hint
 
 
 def _timeline(report: Report) -> str:

@@ -1,7 +1,9 @@
 """The report as JSON: everything, in the shape ``docs/report.schema.json`` documents.
 
 Datetimes are ISO 8601 with their offset (the report's zone); missing values are
-``null``. ``schema`` names the version of the shape (:data:`SCHEMA_ID`).
+``null``. ``schema`` names the version of the shape (:data:`SCHEMA_ID`): version 2
+added ``campaigns[].without_email_counts`` and, on each ``follow_up`` person, ``id``
+(``U3``), ``state``, ``note``, ``marked_by`` and ``marked_at``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from notify.report.model import Report
 
 #: Changes whenever the shape changes in a way a reader would notice.
-SCHEMA_ID = "notify-report/1"
+SCHEMA_ID = "notify-report/2"
 
 
 def _plain(value: Any) -> Any:

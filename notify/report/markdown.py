@@ -45,7 +45,7 @@ def _campaigns(report: Report) -> list[str]:
             "",
             f"- Languages: {md(', '.join(c.languages))}; revisions: {c.revisions}",
             f"- First message: {w.when(c.first_message)}; last message: {w.when(c.last_message)}",
-            f"- Recipients: {c.recipients}; people without e-mail: {c.without_email}",
+            f"- Recipients: {c.recipients}; people without e-mail: {md(w.kept_apart(c))}",
             "",
         ]
         rows = [(s, label, c.counts.get(s, 0)) for s, label in w.STATE_LABELS.items()]
@@ -55,24 +55,30 @@ def _campaigns(report: Report) -> list[str]:
 
 def _follow_up(report: Report) -> list[str]:
     people = report.follow_up
-    lines = [f"## 3. People to reach by other means ({len(people)})", ""]
+    lines = [f"## {md(w.follow_title(report))}", ""]
     if not people:
         return [*lines, "Everyone was reached by e-mail or informed otherwise.", ""]
+    todo = w.to_reach_sentence(report)
+    lines += [f"> {md(todo)}", ""] if todo else []
+    lines += [md(w.follow_counts(people)), ""]
     rows = [
         (
+            p.id,
             p.name or "(no name)",
             p.address or "none",
             w.follow_reason(p),
             "; ".join(p.phones) or "none",
             "; ".join(p.postal) or "none",
             p.detail,
+            p.state,
+            p.note,
+            w.marked(p),
             p.campaign,
         )
         for p in people
     ]
-    headers = ("Name", "E-mail", "Why", "Phone", "Postal address", "Detail", "Campaign")
-    note = "Once informed, record it: `notify mark ADDRESS --state notified-other --note ...`"
-    return [*lines, *_table(headers, rows), note, ""]
+    hint = f"Once a person is informed, record it: `{w.MARK_COMMAND}`. {md(w.MARK_HELP)}"
+    return [*lines, *_table(w.FOLLOW_UP_HEADERS, rows), hint, ""]
 
 
 def _timeline(report: Report) -> list[str]:

@@ -11,6 +11,14 @@ from typing import Literal
 
 DeadlineStatus = Literal["filed", "open", "overdue", "unknown"]
 FollowUpReason = Literal["no-address", "secure-network", "failed", "bounced", "uncertain"]
+FollowUpState = Literal["to-reach", "notified-other", "skipped"]
+
+#: What was done about a person to reach by other means, in the order reports count them.
+FOLLOW_UP_STATES: dict[FollowUpState, str] = {
+    "to-reach": "still to reach",
+    "notified-other": "informed by other means",
+    "skipped": "not informed: decision recorded",
+}
 
 #: Why a person needs to be reached by other means, as a reader says it.
 FOLLOW_UP_REASONS: dict[FollowUpReason, str] = {
@@ -55,7 +63,11 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class CampaignSummary:
-    """One campaign: its template, when its first and last messages went, its counts."""
+    """One campaign: its template, when its first and last messages went, its counts.
+
+    ``without_email`` counts the people kept apart (no address, secure network only);
+    ``without_email_counts`` splits them by :data:`FOLLOW_UP_STATES` (every key present).
+    """
 
     id: int
     template: str
@@ -67,6 +79,7 @@ class CampaignSummary:
     counts: dict[str, int]
     recipients: int
     without_email: int
+    without_email_counts: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +110,15 @@ class RecipientRow:
 
 @dataclass(frozen=True, slots=True)
 class FollowUp:
-    """A person not reached by e-mail: to reach by phone, letter or secure messaging."""
+    """A person not reached by e-mail: to reach by phone, letter or secure messaging.
+
+    ``id`` is the identifier ``notify mark`` takes for a person kept apart (``U3``,
+    stable across reports); empty for an e-mail recipient (mark it by its address).
+    ``state`` says what was done; ``note``, ``marked_by`` and ``marked_at`` come from
+    the last manual mark (empty / ``None`` when there was none). A recipient listed
+    here (failed, bounced, uncertain) is always ``to-reach``: once marked, it leaves
+    the list.
+    """
 
     campaign: str
     reason: FollowUpReason
@@ -108,6 +129,11 @@ class FollowUp:
     postal: list[str]
     detail: str
     sources: list[str]
+    id: str = ""
+    state: FollowUpState = "to-reach"
+    note: str = ""
+    marked_by: str = ""
+    marked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +189,8 @@ class Report:
     hours: list[HourCounts]
     notable: list[Notable]
     integrity: Integrity
+
+    @property
+    def still_to_reach(self) -> int:
+        """How many people of :attr:`follow_up` are still to reach."""
+        return sum(1 for p in self.follow_up if p.state == "to-reach")

@@ -30,6 +30,7 @@ class PersonFacts:
     last_attempt: datetime | None = None
     bounce_reason: str = ""
     marked_by: str = ""
+    marked_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -73,6 +74,8 @@ class Timeline:
             self._bounce(event, at)
         elif event.kind == "marked":
             self._mark(event, at)
+        elif event.kind == "unreachable-marked":
+            self._mark_unreachable(event, at)
         else:
             self._other(event, at)
 
@@ -149,11 +152,27 @@ class Timeline:
     def _mark(self, event: Event, at: datetime) -> None:
         data = event.data
         by = str(data.get("by") or "")
-        self._facts(event).marked_by = by
+        facts = self._facts(event)
+        facts.marked_by, facts.marked_at = by, at
         self._count(at, "marked")
         who = f" by {by}" if by else ""
         text = f"marked {event.state_to} (was {event.state_from}){who}: {data.get('note', '')}"
         self._note(event, at, "mark", text)
+
+    def _mark_unreachable(self, event: Event, at: datetime) -> None:
+        """A person without e-mail informed by other means, skipped, or back to reach."""
+        data = event.data
+        by = str(data.get("by") or "")
+        self._count(at, "marked")
+        who = f" by {by}" if by else ""
+        person = f"U{data.get('unreachable_id')} {data.get('name') or '(no name)'}"
+        text = (
+            f"{person}: marked {data.get('to')} (was {data.get('from')}){who}: "
+            f"{data.get('note', '')}"
+        )
+        campaign = self.labels.get(event.campaign_id or 0, "")
+        address = str(data.get("email") or "")
+        self.notable.append(Notable(at, "mark", campaign, address, text, event.seq))
 
     def _other(self, event: Event, at: datetime) -> None:
         data: dict[str, Any] = event.data

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from notify.report.model import FOLLOW_UP_REASONS, FollowUp, Integrity, Register, Report
+from notify.report.model import (
+    FOLLOW_UP_REASONS,
+    FOLLOW_UP_STATES,
+    CampaignSummary,
+    FollowUp,
+    Integrity,
+    Register,
+    Report,
+)
 
 #: Each state as a reader understands it, in the order the report lists them.
 STATE_LABELS: dict[str, str] = {
@@ -113,6 +121,80 @@ def missing_sentence(register: Register) -> str:
 def follow_reason(person: FollowUp) -> str:
     """Why this person was not reached by e-mail."""
     return FOLLOW_UP_REASONS[person.reason]
+
+
+#: The columns of the "people to reach by other means" table.
+FOLLOW_UP_HEADERS = (
+    "Id",
+    "Name",
+    "E-mail",
+    "Why",
+    "Phone",
+    "Postal address",
+    "Detail",
+    "State",
+    "Note",
+    "Marked",
+    "Campaign",
+)
+
+#: How to record what was done, under the table (plain text; each renderer formats it).
+MARK_COMMAND = 'notify mark ID --state notified-other --note "phoned on 28/11 at 10:00"'
+MARK_HELP = (
+    "ID is the Id column (U3...), or the e-mail address of a recipient. A decision not "
+    'to inform: --state skipped --note "why"; to undo a mark: --state to-reach.'
+)
+
+
+def follow_state(person: FollowUp) -> str:
+    """What was done about this person, as a reader says it."""
+    return FOLLOW_UP_STATES[person.state]
+
+
+def marked(person: FollowUp) -> str:
+    """``2026-11-28 10:00 by secretariat``, or "" when nobody marked the person."""
+    if person.marked_at is None and not person.marked_by:
+        return ""
+    at = "" if person.marked_at is None else when(person.marked_at)
+    by = f"by {person.marked_by}" if person.marked_by else ""
+    return " ".join(p for p in (at, by) if p)
+
+
+def follow_title(report: Report) -> str:
+    """The section title: how many people are still to reach."""
+    return f"3. People to reach by other means ({report.still_to_reach} still to reach)"
+
+
+def follow_counts(people: list[FollowUp]) -> str:
+    """``5 listed: 3 still to reach, 1 informed by other means, ...`` (zeros left out)."""
+    parts = [
+        f"{sum(1 for p in people if p.state == state)} {label}"
+        for state, label in FOLLOW_UP_STATES.items()
+    ]
+    return f"{len(people)} listed: " + ", ".join(p for p in parts if not p.startswith("0 ")) + "."
+
+
+def to_reach_sentence(report: Report) -> str:
+    """What is left to do about the people to reach, or "" when nothing is."""
+    count = report.still_to_reach
+    if not count:
+        return ""
+    people = "1 person is" if count == 1 else f"{count} people are"
+    return (
+        f"To complete: {people} still to reach by other means (phone, letter, secure "
+        "messaging): inform them, then record it with 'notify mark'."
+    )
+
+
+def kept_apart(campaign: CampaignSummary) -> str:
+    """The people without e-mail of a campaign and what was done about them."""
+    parts = [
+        f"{campaign.without_email_counts.get(state, 0)} {label}"
+        for state, label in FOLLOW_UP_STATES.items()
+        if campaign.without_email_counts.get(state, 0)
+    ]
+    detail = f" ({', '.join(parts)})" if parts else ""
+    return f"{campaign.without_email}{detail}"
 
 
 def integrity_sentence(integrity: Integrity) -> str:
