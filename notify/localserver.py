@@ -94,9 +94,11 @@ class MaildirHandler:
         credentials: Mapping[str, str] | None = None,
         oauth2_tokens: Mapping[str, str] | None = None,
         dsn: bool = True,
+        pipelining: bool = True,
     ) -> None:
         self.maildir = make_maildir(maildir)
         self.dsn = dsn
+        self.pipelining = pipelining
         self._credentials = dict(credentials or {})
         self._tokens = dict(oauth2_tokens or {})
         self._lock = threading.Lock()
@@ -163,11 +165,15 @@ class MaildirHandler:
         hostname: str,
         responses: list[str],
     ) -> list[str]:
-        """Offer DSN when configured, and no AUTH line when no mechanism is left."""
+        """Offer DSN and PIPELINING when configured, and no AUTH line when no mechanism
+        is left. aiosmtpd reads commands one line at a time from its input buffer, so
+        it serves pipelined commands (RFC 2920) in order; it just does not say so."""
         session.host_name = hostname
         lines = [r for r in responses if r.strip() not in ("250-AUTH", "250-AUTH ")]
         if self.dsn:
             lines.insert(len(lines) - 1, "250-DSN")
+        if self.pipelining:
+            lines.insert(len(lines) - 1, "250-PIPELINING")
         return lines
 
     async def handle_MAIL(
@@ -257,6 +263,7 @@ class LocalServer:
         oauth2_tokens: Mapping[str, str] | None = None,
         dsn: bool = True,
         smtputf8: bool = True,
+        pipelining: bool = True,
         handler: MaildirHandler | None = None,
         idle_timeout: float = 60.0,
     ) -> None:
@@ -277,7 +284,11 @@ class LocalServer:
         self.smtputf8 = smtputf8
         self.idle_timeout = idle_timeout
         self.handler = handler or MaildirHandler(
-            maildir, credentials=credentials, oauth2_tokens=oauth2_tokens, dsn=dsn
+            maildir,
+            credentials=credentials,
+            oauth2_tokens=oauth2_tokens,
+            dsn=dsn,
+            pipelining=pipelining,
         )
         self._server: asyncio.AbstractServer | None = None
         self._sessions: set[_Smtp] = set()

@@ -89,6 +89,13 @@ class JournalRecorder:
         begun = set(self.journal.begin_attempts(starts))
         missing = [o.rcpt for o in batch if o.ref not in begun]
         if missing:  # marked by hand since it was queued: never send it
+            # The rest of the batch was begun but will not be written: back to pending.
+            self.journal.end_attempts(
+                [
+                    AttemptEnd(ref, "pending", note="not sent: the batch was withdrawn")
+                    for ref in begun
+                ]
+            )
             raise RecipientWithdrawn(missing)
 
     def finished(self, attempts: Sequence[Attempt]) -> None:

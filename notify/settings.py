@@ -118,6 +118,11 @@ class SendingSettings(_Section):
     max_attempts: int = Field(default=5, ge=1)
     retry_min_seconds: float = Field(default=2.0, ge=0)
     retry_max_seconds: float = Field(default=300.0, ge=0)
+    # SMTP PIPELINING (RFC 2920) when the server offers it; a batch of messages on one
+    # connection is begun in the journal together, so after a crash at most this many
+    # per connection are "uncertain" (resent with the same Message-ID).
+    pipelining: bool = True
+    pipeline_batch: int = Field(default=5, ge=1, le=50)
 
 
 class ContactsSettings(_Section):

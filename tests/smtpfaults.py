@@ -34,8 +34,10 @@ FAST = Policy(max_attempts=3, retry_min=0.01, retry_max=0.05, cancel_grace=2.0)
 class FaultHandler(MaildirHandler):
     """MaildirHandler whose replies can be scripted per recipient."""
 
-    def __init__(self, maildir: Path, **kwargs: Any) -> None:
-        super().__init__(maildir, **kwargs)
+    def __init__(self, maildir: Path, *, pipelining: bool = False, **kwargs: Any) -> None:
+        # Without PIPELINING by default: these faults test the one-command-per-round-trip
+        # path message by message (tests/test_deliver_pipeline.py covers the other).
+        super().__init__(maildir, pipelining=pipelining, **kwargs)
         self.refuse_connections = 0
         self.greeting_reply = "421 4.3.2 Service not available, closing channel"
         self.mail_replies: list[str] = []

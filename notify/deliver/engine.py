@@ -3,8 +3,10 @@
 Each of ``policy.connections`` workers takes the next message (a retry that is due
 first, else a new one), makes sure its connection is open, waits for the rate limit,
 takes one unit of the cap, and runs one transaction (:func:`send_one`) between the
-recorder's ``starting`` and ``finished`` calls. A message waiting for a retry sits in
-a timed queue: it never holds a connection nor blocks the other recipients.
+recorder's ``starting`` and ``finished`` calls; on a PIPELINING server, a batch of up
+to ``policy.pipeline_batch`` messages ready now (:mod:`notify.deliver.pipeline`). A
+message waiting for a retry sits in a timed queue: it never holds a connection nor
+blocks the other recipients.
 
 Stopping (cap spent, account failure, sending limit, Ctrl-C) is always the same: no
 new transaction starts, the ones in flight finish, idle workers are cancelled, every
@@ -36,6 +38,7 @@ from notify.deliver.model import (
     Policy,
     Recorder,
 )
+from notify.deliver.pipeline import Slot, send_batch, uses_pipelining
 from notify.deliver.session import (
     SessionFailed,
     TransactionState,
@@ -113,6 +116,19 @@ class _Queue:
             except TimeoutError:
                 pass
         return None
+
+    async def next_ready(self) -> _Job | None:
+        """A job that can start now (a due retry, else a new message), or None: no wait."""
+        if self._closed:
+            return None
+        if self._retries and self._retries[0][0] <= asyncio.get_running_loop().time():
+            self._busy += 1
+            return heapq.heappop(self._retries)[2]
+        message = await self._pull()
+        if message is None or self._closed:
+            return None
+        self._busy += 1
+        return _Job(message, 1)
 
     async def _pull(self) -> Outgoing | None:
         async with self._pull_lock:
@@ -257,7 +273,7 @@ class _Run:
             if self.stopping or not self._take_cap():
                 self.queue.settle(job, None)
                 return
-            await self._transaction(smtp, job)
+            await self._transaction(smtp, [job, *await self._more_jobs(smtp)])
 
     def _take_cap(self) -> bool:
         if self.cap_left is None:
@@ -268,6 +284,21 @@ class _Run:
             return False
         self.cap_left -= 1
         return True
+
+    async def _more_jobs(self, smtp: SMTP) -> list[_Job]:
+        """More jobs for a pipelined batch on ``smtp``: ready now, within the cap."""
+        more: list[_Job] = []
+        if self.limiter.interval or not uses_pipelining(smtp, self.policy):
+            return more
+        while len(more) + 1 < self.policy.pipeline_batch and not self.stopping:
+            if self.cap_left is not None and self.cap_left <= 0:
+                break
+            job = await self.queue.next_ready()
+            if job is None:
+                break
+            self._take_cap()
+            more.append(job)
+        return more
 
     async def _password_value(self) -> str | None:
         async with self._password_lock:
@@ -304,60 +335,74 @@ class _Run:
         self.connected_once = True
         return smtp
 
-    async def _transaction(self, smtp: SMTP, job: _Job) -> None:
+    async def _transaction(self, smtp: SMTP, jobs: list[_Job]) -> None:
         task = asyncio.current_task()
-        state = TransactionState()
+        slots = [Slot(job.message) for job in jobs]
         started = _now()
         self._in_transaction.add(task)
         try:
             try:
-                self.recorder.starting([job.message])
+                self.recorder.starting([job.message for job in jobs])
             except BaseException:
-                self.queue.settle(job, None)
+                for job in jobs:
+                    self.queue.settle(job, None)
                 raise
             try:
-                decision = await send_one(smtp, job.message, state)
+                await self._send(smtp, slots)
             except asyncio.CancelledError:
                 smtp.close()
-                self._interrupted(job, state, started)
+                self._conclude(jobs, slots, started, interrupted=True)
                 raise
         finally:
             self._in_transaction.discard(task)
-        self._conclude(job, decision, state, started)
+        self._conclude(jobs, slots, started)
+
+    async def _send(self, smtp: SMTP, slots: list[Slot]) -> None:
+        if uses_pipelining(smtp, self.policy):
+            await send_batch(smtp, slots, stopping=lambda: self.stopping)
+        else:
+            [slot] = slots
+            slot.decision = await send_one(smtp, slot.message, slot.state)
 
     def _conclude(
-        self, job: _Job, decision: Decision, state: TransactionState, started: datetime
+        self, jobs: list[_Job], slots: list[Slot], started: datetime, *, interrupted: bool = False
     ) -> None:
+        results = [
+            self._attempt(j, s, started, interrupted) for j, s in zip(jobs, slots, strict=True)
+        ]
+        self._report(jobs, results)
+        for slot in slots:
+            decision = slot.decision
+            if not slot.state.data_sent and self.cap_left is not None:
+                self.cap_left += 1
+            if decision is not None and decision.kind == "account":
+                self.stop(self._account_error(decision, slot.state.stage))
+            elif decision is not None and decision.kind == "quota":
+                self.stop(self._quota(decision))
+
+    def _attempt(
+        self, job: _Job, slot: Slot, started: datetime, interrupted: bool
+    ) -> tuple[Attempt, float | None]:
+        """The attempt to record for one message, and when to retry it (loop time)."""
+        decision = slot.decision
+        if decision is None:
+            return self._undecided(job, slot.state, started, interrupted), None
         outcome, final, retry = self._outcome(job, decision)
         queue_id = parse_queue_id(decision.text) if outcome == "sent" else None
-        attempt = Attempt(
-            job.message.ref,
-            job.number,
-            outcome,
-            decision.code,
-            decision.text,
-            queue_id,
-            started,
-            _now(),
-            final,
-        )
-        retry_at = self._retry_at(job) if retry else None
-        self._report(job, attempt, retry_at)
-        if not state.data_sent and self.cap_left is not None:
-            self.cap_left += 1
-        if decision.kind == "account":
-            self.stop(self._account_error(decision, state.stage))
-        elif decision.kind == "quota":
-            self.stop(self._quota(decision))
+        ref, number, code, text = job.message.ref, job.number, decision.code, decision.text
+        attempt = Attempt(ref, number, outcome, code, text, queue_id, started, _now(), final)
+        return attempt, (self._retry_at(job) if retry else None)
 
-    def _report(self, job: _Job, attempt: Attempt, retry_at: float | None) -> None:
+    def _report(self, jobs: list[_Job], results: list[tuple[Attempt, float | None]]) -> None:
         try:
-            self.recorder.finished([attempt])
+            self.recorder.finished([attempt for attempt, _ in results])
         finally:
-            self.queue.settle(job, retry_at)
-            self._count(attempt)
+            for job, (attempt, retry_at) in zip(jobs, results, strict=True):
+                self.queue.settle(job, retry_at)
+                self._count(attempt)
         if self.progress is not None:
-            self.progress(attempt)
+            for attempt, _ in results:
+                self.progress(attempt)
 
     def _outcome(self, job: _Job, decision: Decision) -> tuple[Outcome, bool, bool]:
         """(outcome, final, retry) for a decision about attempt ``job.number``."""
@@ -385,17 +430,21 @@ class _Run:
         delay = float(self.retrying.wait(self._retry_state(job.number)))
         return asyncio.get_running_loop().time() + delay
 
-    def _interrupted(self, job: _Job, state: TransactionState, started: datetime) -> None:
+    def _undecided(
+        self, job: _Job, state: TransactionState, started: datetime, interrupted: bool
+    ) -> Attempt:
+        """A message cut short (Ctrl-C past the grace) or never handed over (run stopping)."""
         if state.data_sent:
             outcome: Outcome = "uncertain"
             text = "interrupted after the message was sent, before the server replied"
-        else:
+        elif interrupted:
             outcome, text = "paused", "interrupted before the message was handed over"
+        else:
+            outcome, text = "paused", "the run stopped before the message was handed over"
         final = outcome == "uncertain" and not self.policy.retry_uncertain
-        attempt = Attempt(
+        return Attempt(
             job.message.ref, job.number, outcome, None, text, None, started, _now(), final
         )
-        self._report(job, attempt, None)
 
     def _count(self, attempt: Attempt) -> None:
         s = self.summary

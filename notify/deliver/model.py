@@ -75,6 +75,14 @@ class Policy:
     ``cap`` is how many messages this run may hand to the server (the per-day quota
     left, computed by the caller); None means no cap. A transaction that ends before
     the message content was sent gives its unit back.
+
+    ``pipelining``: use SMTP PIPELINING (RFC 2920) when the server offers it (see
+    :mod:`notify.deliver.pipeline`); False keeps one command per round trip.
+    ``pipeline_batch``: on a pipelining server with no ``per_minute`` spacing, up to
+    that many messages of one connection go out as one batch, between one
+    ``recorder.starting`` and one ``recorder.finished`` (one journal commit each):
+    fewer round trips and commits, but a crash mid-batch leaves the whole batch
+    ``sending`` (then ``uncertain``), not just one message.
     """
 
     connections: int = 1
@@ -85,6 +93,8 @@ class Policy:
     retry_max: float = 300.0
     retry_uncertain: bool = False
     cancel_grace: float = 10.0
+    pipelining: bool = True
+    pipeline_batch: int = 5
 
     @classmethod
     def from_settings(
@@ -104,6 +114,8 @@ class Policy:
             max_attempts=sending.max_attempts,
             retry_min=sending.retry_min_seconds,
             retry_max=sending.retry_max_seconds,
+            pipelining=sending.pipelining,
+            pipeline_batch=sending.pipeline_batch,
         )
 
     def wait_strategy(self) -> wait_base:

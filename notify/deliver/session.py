@@ -1,7 +1,7 @@
 """One SMTP session: open it (TLS, EHLO, AUTH), then one transaction per message.
 
 :func:`send_one` does exactly one message's transaction on an open connection, so
-SMTP PIPELINING (RFC 2920) can later be added as a sibling that sends a batch.
+SMTP PIPELINING (RFC 2920) is its sibling for a batch: :mod:`notify.deliver.pipeline`.
 """
 
 from __future__ import annotations
@@ -160,6 +160,19 @@ def needs_smtputf8(message: Outgoing) -> bool:
     return message.needs_smtputf8 or not (message.mail_from.isascii() and message.rcpt.isascii())
 
 
+def smtputf8_refusal(smtp: SMTP, message: Outgoing) -> Decision | None:
+    """The permanent failure of a message that needs SMTPUTF8 the server does not offer."""
+    if not needs_smtputf8(message) or smtp.supports_extension("smtputf8"):
+        return None
+    return Decision(
+        "permanent",
+        None,
+        "the address needs internationalised mail (SMTPUTF8), which the sending "
+        "server does not offer",
+        hint="Reach this recipient another way (phone, letter) and record it.",
+    )
+
+
 def envelope_options(smtp: SMTP, message: Outgoing, utf8: bool) -> tuple[list[str], list[str]]:
     """ESMTP parameters for MAIL FROM and RCPT TO, from what the server offers."""
     mail: list[str] = []
@@ -187,15 +200,10 @@ async def send_one(smtp: SMTP, message: Outgoing, state: TransactionState) -> De
     connection is reset (RSET) for the next message, or closed when it is unusable.
     Cancellation propagates; ``state`` then says whether the content was sent.
     """
+    refusal = smtputf8_refusal(smtp, message)
+    if refusal is not None:
+        return refusal
     utf8 = needs_smtputf8(message)
-    if utf8 and not smtp.supports_extension("smtputf8"):
-        return Decision(
-            "permanent",
-            None,
-            "the address needs internationalised mail (SMTPUTF8), which the sending "
-            "server does not offer",
-            hint="Reach this recipient another way (phone, letter) and record it.",
-        )
     mail_opts, rcpt_opts = envelope_options(smtp, message, utf8)
     encoding = "utf-8" if utf8 else "ascii"
     try:

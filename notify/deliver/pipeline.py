@@ -1,0 +1,425 @@
+"""SMTP PIPELINING (RFC 2920): a batch of messages in few round trips on one connection.
+
+Without pipelining each message costs four round trips (MAIL, RCPT, DATA, the
+content with its final dot). When the server lists PIPELINING in its EHLO reply
+and ``Policy.pipelining`` is on, :func:`send_batch` sends the messages of one batch
+in *groups*, each group written at once and its replies then read in order::
+
+    group 1:  MAIL 1, RCPT 1, DATA 1                       -> 250, 250, 354
+    group 2:  content 1 + ".", MAIL 2, RCPT 2, DATA 2      -> 250 (message 1), 250, 250, 354
+    ...
+    last:     content n + "."                              -> 250 (message n)
+
+so n messages take n + 1 round trips instead of 4n. What RFC 2920 allows, and
+how this module keeps to it:
+
+- Section 3.1: RSET, MAIL FROM and RCPT TO "can all appear anywhere in a pipelined
+  command group"; EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP "can only appear as
+  the last command in a group". So DATA always ends a group, and the content is
+  written only once its 354 has been read (RFC 5321 section 4.1.1.4: the content
+  follows a 354). EHLO, STARTTLS, AUTH and QUIT are never pipelined here.
+- Section 3.1: "The actual transfer of message content is explicitly allowed to be
+  the first 'command' in a group", and the RSET/MAIL FROM that start the next
+  transaction may follow it in the same group. This is what lets the content of
+  message k share a group with MAIL/RCPT/DATA of message k+1.
+- Section 3.1: the client "MUST check ALL statuses associated with each command in
+  a group", and must not assume DATA is refused because every RCPT was: "If the
+  DATA command was properly rejected the client SMTP can just issue RSET, but if
+  the DATA command was accepted the client SMTP should send a single dot." A 354
+  after a refused MAIL or RCPT is answered with a lone "." (an empty content
+  that the server refuses: there is no recipient), never with the message.
+- Section 1: the client "use[s] pipelining only when the server declares itself
+  capable of handling it": PIPELINING in the reply to the last EHLO (the one after
+  STARTTLS). Without it, or with ``Policy.pipelining`` off, the engine keeps
+  :func:`notify.deliver.session.send_one`, one command per round trip.
+
+Every reply is matched to its command by position ("Every command MUST generate
+exactly one reply", RFC 5321 section 4.2), and every message is decided as in
+:func:`notify.deliver.session.send_one`, by :mod:`notify.deliver.classify`: the
+first refused command among MAIL, RCPT and DATA decides (a 5xx on RCPT is
+permanent and the 503/554 that DATA then gets is not counted; a refused MAIL
+uses the MAIL rules), the reply to the final dot decides a message whose content
+went out. RSET is sent only when a MAIL was accepted and the transaction then
+failed (RFC 5321 section 4.1.4: a transaction is aborted by RSET), never after a
+refused MAIL nor after the final dot (which ends the transaction either way). It
+travels at the head of the next group, so it costs no round trip, except at the
+very end of a batch, where it leaves the connection clean for the next one.
+
+When the connection fails (421, reset, timeout): the message whose content went
+out without its reply is ``uncertain``; the messages whose commands went out are
+decided from the replies already read (the 421 to RCPT, say) or are a
+``connection`` fault; the messages of the batch not yet written are a
+``connection`` fault too ("not sent"), to be retried on a new connection. When a
+reply stops the run (a sending limit, the sender refused) or the engine is
+stopping, no new transaction is written; the one whose DATA was accepted is
+finished (its content sent and its reply read), and the messages never written
+keep no decision: the engine records them as ``paused``.
+
+Replies are read by :class:`ReplyReader`, which stands in for aiosmtplib's
+``SMTPProtocol`` on the transport (``transport.set_protocol``) for the length of a
+batch: aiosmtplib's protocol keeps one reply per command and drops bytes that
+arrive while no command waits, which several replies in flight would hit. The
+reader keeps every reply, in order, and hands the transport back when the batch
+ends with nothing left unread (or closes the connection if something is). The
+writes never block (asyncio buffers them while the replies keep being read), so
+client and server cannot both wait on a full TCP window. Each reply is awaited
+at most the account's timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+from aiosmtplib import (
+    SMTP,
+    SMTPException,
+    SMTPReadTimeoutError,
+    SMTPResponse,
+    SMTPResponseException,
+    SMTPServerDisconnected,
+)
+from aiosmtplib.email import quote_address
+from aiosmtplib.protocol import (
+    COMMAND_INJECTION_REGEX,
+    MAX_LINE_LENGTH,
+    MAX_RESPONSE_LENGTH,
+    PERIOD_REGEX,
+    SMTPProtocol,
+    normalize_message_line_endings,
+)
+from aiosmtplib.typing import SMTPStatus
+
+from notify.deliver.classify import Decision, Stage, classify_error, classify_reply
+from notify.deliver.model import Outgoing, Policy
+from notify.deliver.session import (
+    TransactionState,
+    envelope_options,
+    needs_smtputf8,
+    smtputf8_refusal,
+)
+
+StepKind = Literal["content", "dot", "rset", "mail", "rcpt", "data"]
+#: The replies that let a transaction go on, per command.
+_EXPECTED: tuple[tuple[Stage, tuple[int, ...]], ...] = (
+    ("mail", (250,)),
+    ("rcpt", (250, 251)),
+    ("data", (354,)),
+)
+_STOPS_THE_RUN = frozenset({"account", "quota"})
+_NOT_SENT = "not sent: the connection ended before this message's turn"
+
+
+def uses_pipelining(smtp: SMTP, policy: Policy) -> bool:
+    """True when the policy allows pipelining and the server offers it (EHLO)."""
+    return policy.pipelining and smtp.supports_extension("pipelining")
+
+
+@dataclass
+class Slot:
+    """One message of a batch: where its transaction is and, once known, its decision.
+
+    ``decision`` stays None for a message that was never written because the run
+    is stopping (the engine records it as ``paused``).
+    """
+
+    message: Outgoing
+    state: TransactionState = field(default_factory=TransactionState)
+    decision: Decision | None = None
+    written: bool = False
+    replies: list[SMTPResponse] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One command (or one message content) of a group, and the slot its reply is for."""
+
+    kind: StepKind
+    data: bytes = field(repr=False)
+    slot: Slot | None = None
+
+
+class _OutOfStep(SMTPException):
+    """The server answered something that leaves the conversation in doubt."""
+
+
+def parse_replies(buffer: bytearray) -> list[SMTPResponse]:
+    """Take every complete reply off the front of ``buffer``, in order.
+
+    A reply is one or more lines ``NNN-text`` ended by a line ``NNN text`` (RFC 5321
+    section 4.2.1); an incomplete one stays in ``buffer``. Raises
+    SMTPResponseException for a malformed or oversized reply, like aiosmtplib.
+    """
+    replies: list[SMTPResponse] = []
+    lines: list[bytes] = []
+    offset = consumed = 0
+    while (end := buffer.find(b"\n", offset)) != -1:
+        line = bytes(buffer[offset : end + 1])
+        offset = end + 1
+        if len(line) > MAX_LINE_LENGTH:
+            raise SMTPResponseException(SMTPStatus.invalid_response, "Response too long")
+        try:
+            code = int(line[:3])
+        except ValueError:
+            text = line.decode("utf-8", "ignore")
+            raise SMTPResponseException(
+                SMTPStatus.invalid_response, f"Malformed SMTP response line: {text}"
+            ) from None
+        lines.append(line[4:].strip(b" \t\r\n"))
+        if line[3:4] != b"-":
+            text = b"\n".join(lines).decode("utf-8", "surrogateescape")
+            replies.append(SMTPResponse(code, text))
+            lines, consumed = [], offset
+    del buffer[:consumed]
+    if len(buffer) > MAX_RESPONSE_LENGTH:
+        raise SMTPResponseException(SMTPStatus.invalid_response, "Response too long")
+    return replies
+
+
+class ReplyReader(asyncio.Protocol):
+    """Stands in for aiosmtplib's protocol during a batch; keeps every reply in order.
+
+    Losing the connection is passed on to aiosmtplib's protocol, so the SMTP object
+    knows it is closed; so is flow control.
+    """
+
+    def __init__(self, inner: SMTPProtocol, transport: asyncio.WriteTransport) -> None:
+        self._inner = inner
+        self._transport = transport
+        self._buffer = bytearray()
+        self._replies: deque[SMTPResponse] = deque()
+        self._error: SMTPException | None = None
+        self._arrived = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        """Keep the bytes; parse every reply they complete."""
+        self._buffer.extend(data)
+        try:
+            self._replies.extend(parse_replies(self._buffer))
+        except SMTPResponseException as exc:
+            self._error = self._error or exc
+        self._arrived.set()
+
+    def eof_received(self) -> bool:
+        """The server closed its side: no reply will come (the transport closes)."""
+        self._fail(SMTPServerDisconnected("Unexpected EOF received"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """No reply will come; tell aiosmtplib's protocol too."""
+        error = SMTPServerDisconnected("Connection lost")
+        error.__cause__ = exc
+        self._fail(error)
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """Flow control, passed on."""
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        """Flow control, passed on."""
+        self._inner.resume_writing()
+
+    def _fail(self, error: SMTPException) -> None:
+        self._error = self._error or error
+        self._arrived.set()
+
+    @property
+    def clean(self) -> bool:
+        """True when every reply received has been read and no partial one waits."""
+        return not self._replies and not self._buffer and self._error is None
+
+    def write(self, data: bytes) -> None:
+        """Write one group (never blocks: the transport buffers)."""
+        if self._transport.is_closing():
+            raise SMTPServerDisconnected("Connection lost")
+        self._transport.write(data)
+
+    async def read(self, timeout: float | None) -> SMTPResponse:
+        """The next reply, waiting at most ``timeout`` seconds for it."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not self._replies:
+                    if self._error is not None:
+                        raise self._error
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError as exc:
+            raise SMTPReadTimeoutError("Timed out waiting for server response") from exc
+        return self._replies.popleft()
+
+
+@contextlib.contextmanager
+def _reader_on(smtp: SMTP) -> Iterator[ReplyReader]:
+    """Put a ReplyReader on the connection; give aiosmtplib's protocol back after."""
+    protocol = smtp.protocol
+    transport = protocol.transport if protocol is not None else None
+    if protocol is None or transport is None or transport.is_closing():
+        raise SMTPServerDisconnected("Connection lost")
+    reader = ReplyReader(protocol, cast(asyncio.WriteTransport, transport))
+    transport.set_protocol(reader)
+    try:
+        yield reader
+    finally:
+        if not transport.is_closing():
+            if reader.clean:
+                transport.set_protocol(protocol)
+            else:  # a reply nobody read: commands and replies would be out of step
+                smtp.close()
+
+
+def _command(verb: bytes, address: bytes, options: list[str]) -> bytes:
+    """One command line, refusing control characters as aiosmtplib does."""
+    args = [verb, address, *(option.encode("ascii") for option in options)]
+    for arg in args:
+        if COMMAND_INJECTION_REGEX.search(arg):
+            raise ValueError("Command arg contains a prohibited control character")
+    return b" ".join(args) + b"\r\n"
+
+
+def _content(data: bytes) -> bytes:
+    """The message as sent after 354: CRLF line ends, dot-stuffed, then the final dot."""
+    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+
+
+def _envelope(smtp: SMTP, slot: Slot) -> list[_Step] | Decision:
+    """MAIL, RCPT and DATA for one message, or the decision when they cannot be
+    written (SMTPUTF8 needed but not offered, an address unfit for a command line)."""
+    message = slot.message
+    refusal = smtputf8_refusal(smtp, message)
+    if refusal is not None:
+        return refusal
+    utf8 = needs_smtputf8(message)
+    encoding = "utf-8" if utf8 else "ascii"
+    mail_opts, rcpt_opts = envelope_options(smtp, message, utf8)
+    try:
+        slot.state.stage = "mail"
+        sender = quote_address(message.mail_from).encode(encoding)
+        mail = _command(b"MAIL", b"FROM:" + sender, mail_opts)
+        slot.state.stage = "rcpt"
+        rcpt = _command(b"RCPT", b"TO:" + quote_address(message.rcpt).encode(encoding), rcpt_opts)
+    except (ValueError, UnicodeError) as exc:
+        return classify_error(exc, slot.state.stage)
+    slot.state.stage = "mail"
+    return [_Step("mail", mail, slot), _Step("rcpt", rcpt, slot), _Step("data", b"DATA\r\n", slot)]
+
+
+def _refusal(slot: Slot) -> Decision | None:
+    """The decision of the first refused command among the replies read so far."""
+    for (stage, accepted), reply in zip(_EXPECTED, slot.replies, strict=False):
+        if reply.code in accepted:
+            continue
+        if reply.code < 400:  # a success code where none belongs: not sent, try again
+            text = f"unexpected reply to {stage.upper()}: {reply.code} {reply.message}"
+            return Decision("transient", reply.code, text)
+        return classify_reply(reply.code, reply.message, stage)
+    return None
+
+
+class _Exchange:
+    """The groups of one batch on one connection, and what each reply means."""
+
+    def __init__(self, smtp: SMTP, reader: ReplyReader, stopping: Callable[[], bool]) -> None:
+        self.reader = reader
+        self.timeout = smtp.timeout
+        self.stopping = stopping
+        self.owed: _Step | None = None  # content, lone dot or RSET: heads the next group
+        self.halted = False  # a reply stopped the run (sending limit, sender refused)
+        self.lost = False  # a reply closed the connection (421)
+
+    async def run(self, slots: Sequence[Slot], smtp: SMTP) -> None:
+        """Write every slot's transaction, pipelined, then what is still owed."""
+        for slot in slots:
+            if self.halted or self.lost or self.stopping():
+                break
+            steps = _envelope(smtp, slot)
+            if isinstance(steps, Decision):
+                self._decide(slot, steps)
+            else:
+                await self._group([*self._take_owed(), *steps])
+        if self.owed is not None and not self.lost:
+            await self._group(self._take_owed())
+
+    def _take_owed(self) -> list[_Step]:
+        owed, self.owed = self.owed, None
+        return [] if owed is None else [owed]
+
+    async def _group(self, steps: list[_Step]) -> None:
+        self.reader.write(b"".join(step.data for step in steps))
+        for step in steps:
+            if step.slot is not None and step.kind == "mail":
+                step.slot.written = True
+            elif step.slot is not None and step.kind == "content":
+                step.slot.state.stage, step.slot.state.data_sent = "data-end", True
+        for step in steps:
+            self._on_reply(step, await self.reader.read(self.timeout))
+
+    def _on_reply(self, step: _Step, reply: SMTPResponse) -> None:
+        slot = step.slot
+        if step.kind == "rset" and reply.code != 250:
+            raise _OutOfStep(f"RSET refused: {reply.code} {reply.message}")
+        if slot is None:  # RSET done, or the lone dot's reply (nothing to deliver)
+            return
+        if step.kind == "content":
+            self._decide(slot, classify_reply(reply.code, reply.message, "data-end"))
+            return
+        slot.replies.append(reply)
+        slot.state.stage = "rcpt" if step.kind == "mail" else "data"
+        if step.kind == "data":
+            self._settle(slot)
+
+    def _settle(self, slot: Slot) -> None:
+        """MAIL, RCPT and DATA have all replied: content next, or a decision."""
+        refusal = _refusal(slot)
+        if refusal is None:
+            self.owed = _Step("content", _content(slot.message.data), slot)
+            return
+        self._decide(slot, refusal)
+        if slot.replies[2].code == 354:  # RFC 2920 section 3.1: DATA accepted anyway
+            self.owed = _Step("dot", b".\r\n")
+        elif slot.replies[0].code == 250:  # the transaction is still open
+            self.owed = _Step("rset", b"RSET\r\n")
+
+    def _decide(self, slot: Slot, decision: Decision) -> None:
+        slot.decision = decision
+        self.halted = self.halted or decision.kind in _STOPS_THE_RUN
+        self.lost = self.lost or decision.kind == "connection"
+
+
+async def send_batch(smtp: SMTP, slots: Sequence[Slot], *, stopping: Callable[[], bool]) -> None:
+    """Send the messages of ``slots`` pipelined on ``smtp``, deciding each slot.
+
+    SMTP and network errors never escape: they become decisions, and the connection
+    is closed when it is no longer usable. Cancellation propagates; the slots then
+    hold what was decided so far and each one's :class:`TransactionState`.
+    ``stopping`` is asked before each new transaction.
+    """
+    try:
+        with _reader_on(smtp) as reader:
+            await _Exchange(smtp, reader, stopping).run(slots, smtp)
+    except (SMTPException, OSError) as exc:
+        smtp.close()
+        _decide_in_flight(slots, exc)
+    decided = [s.decision.kind for s in slots if s.decision is not None]
+    if smtp.is_connected and not {"connection", "uncertain"} & set(decided):
+        return
+    smtp.close()
+    if stopping() or _STOPS_THE_RUN & set(decided):
+        return  # the run stops: what was not handed over stays undecided (paused)
+    for slot in slots:
+        if slot.decision is None:
+            slot.decision = Decision("connection", None, _NOT_SENT)
+
+
+def _decide_in_flight(slots: Sequence[Slot], exc: BaseException) -> None:
+    """After the connection failed: decide every message whose commands went out."""
+    for slot in slots:
+        if slot.decision is None and slot.written:
+            refusal = None if slot.state.data_sent else _refusal(slot)
+            slot.decision = refusal or classify_error(
+                exc, slot.state.stage, data_sent=slot.state.data_sent
+            )
