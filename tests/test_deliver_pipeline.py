@@ -237,7 +237,9 @@ async def test_421_mid_group_reconnects_and_retries_without_duplicates(
     )
     assert [(a.outcome, a.code) for a in recorder.for_ref(2)] == [("transient", 421), ("sent", 250)]
     assert recorder.outcomes(0) == recorder.outcomes(1) == ["sent"]
-    assert all(recorder.outcomes(i) == ["transient", "sent"] for i in (3, 4, 5))
+    # Never written before the 421: given back (paused), then sent, same attempt number.
+    assert all(recorder.outcomes(i) == ["paused", "sent"] for i in (3, 4, 5))
+    assert all([a.number for a in recorder.for_ref(i)] == [1, 1] for i in (3, 4, 5))
     assert "not sent" in recorder.for_ref(3)[0].text
     assert summary.sent == 6
     assert _arrived(server) == Counter(f"patient{i}@exemple.net" for i in range(6))
@@ -251,7 +253,8 @@ async def test_421_after_the_dot_is_retried(pipe_factory: ServerFactory, ca_file
     recorder = RecordingRecorder()
     await deliver([message(i) for i in range(3)], account_for(server, ca_file), FAST, recorder)
     assert recorder.outcomes(1) == ["transient", "sent"]
-    assert recorder.outcomes(2) == ["transient", "sent"]
+    # Its commands rode behind the refused content, unanswered: given back, then sent.
+    assert recorder.outcomes(2) == ["paused", "sent"]
     assert _arrived(server) == Counter(f"patient{i}@exemple.net" for i in range(3))
 
 
@@ -267,7 +270,7 @@ async def test_dropped_after_the_dot_is_uncertain_and_never_resent(
         [message(i) for i in range(4)], account_for(server, ca_file), FAST, recorder
     )
     assert [(a.outcome, a.final) for a in recorder.for_ref(1)] == [("uncertain", True)]
-    assert recorder.outcomes(2) == ["transient", "sent"]
+    assert recorder.outcomes(2) == ["paused", "sent"]  # unanswered: given back
     assert (summary.uncertain, summary.sent) == (1, 3)
     assert pipe(server).data_seen["patient1@exemple.net"] == 1
     assert _arrived(server) == Counter(f"patient{i}@exemple.net" for i in range(4))
@@ -283,7 +286,7 @@ async def test_reply_slower_than_timeout_after_the_dot_is_uncertain(
     account = account_for(server, ca_file, timeout=0.3)
     await deliver([message(0), message(1)], account, FAST, recorder)
     assert recorder.outcomes(0) == ["uncertain"]
-    assert recorder.outcomes(1) == ["transient", "sent"]
+    assert recorder.outcomes(1) == ["paused", "sent"]  # unanswered: given back
     assert pipe(server).data_seen["patient0@exemple.net"] == 1
 
 

@@ -38,7 +38,7 @@ from notify.deliver.model import (
     Policy,
     Recorder,
 )
-from notify.deliver.pipeline import Slot, send_batch, uses_pipelining
+from notify.deliver.pipeline import NOT_SENT, Slot, send_batch, uses_pipelining
 from notify.deliver.session import (
     SessionFailed,
     TransactionState,
@@ -141,11 +141,15 @@ class _Queue:
                 self._notify()
                 return None
 
-    def settle(self, job: _Job, retry_at: float | None) -> None:
-        """The job is done with for now; ``retry_at`` (loop time) schedules its retry."""
+    def settle(self, job: _Job, retry_at: float | None, *, same_attempt: bool = False) -> None:
+        """The job is done with for now; ``retry_at`` (loop time) schedules its retry.
+
+        ``same_attempt``: the message never reached the server (the connection ended
+        before its turn in a pipelined batch), so the retry keeps its attempt number.
+        """
         self._busy -= 1
         if retry_at is not None:
-            retry = _Job(job.message, job.number + 1)
+            retry = _Job(job.message, job.number if same_attempt else job.number + 1)
             heapq.heappush(self._retries, (retry_at, next(self._seq), retry))
         self._notify()
 
@@ -387,6 +391,10 @@ class _Run:
         decision = slot.decision
         if decision is None:
             return self._undecided(job, slot.state, started, interrupted), None
+        if decision.text == NOT_SENT and not slot.state.data_sent:  # never reached it
+            ref, number = job.message.ref, job.number
+            attempt = Attempt(ref, number, "paused", None, NOT_SENT, None, started, _now(), False)
+            return attempt, asyncio.get_running_loop().time()
         outcome, final, retry = self._outcome(job, decision)
         queue_id = parse_queue_id(decision.text) if outcome == "sent" else None
         ref, number, code, text = job.message.ref, job.number, decision.code, decision.text
@@ -398,7 +406,7 @@ class _Run:
             self.recorder.finished([attempt for attempt, _ in results])
         finally:
             for job, (attempt, retry_at) in zip(jobs, results, strict=True):
-                self.queue.settle(job, retry_at)
+                self.queue.settle(job, retry_at, same_attempt=attempt.outcome == "paused")
                 self._count(attempt)
         if self.progress is not None:
             for attempt, _ in results:

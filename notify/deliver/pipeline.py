@@ -111,7 +111,7 @@ _EXPECTED: tuple[tuple[Stage, tuple[int, ...]], ...] = (
     ("data", (354,)),
 )
 _STOPS_THE_RUN = frozenset({"account", "quota"})
-_NOT_SENT = "not sent: the connection ended before this message's turn"
+NOT_SENT = "not sent: the connection ended before this message's turn"
 
 
 def uses_pipelining(smtp: SMTP, policy: Policy) -> bool:
@@ -412,13 +412,17 @@ async def send_batch(smtp: SMTP, slots: Sequence[Slot], *, stopping: Callable[[]
         return  # the run stops: what was not handed over stays undecided (paused)
     for slot in slots:
         if slot.decision is None:
-            slot.decision = Decision("connection", None, _NOT_SENT)
+            slot.decision = Decision("connection", None, NOT_SENT)
 
 
 def _decide_in_flight(slots: Sequence[Slot], exc: BaseException) -> None:
     """After the connection failed: decide every message whose commands went out."""
     for slot in slots:
-        if slot.decision is None and slot.written:
+        if slot.decision is None and slot.written and not slot.replies:
+            # Its commands went out but the server answered none of them before the
+            # connection failed: as good as never written, the attempt is given back.
+            slot.decision = Decision("connection", None, NOT_SENT)
+        elif slot.decision is None and slot.written:
             refusal = None if slot.state.data_sent else _refusal(slot)
             slot.decision = refusal or classify_error(
                 exc, slot.state.stage, data_sent=slot.state.data_sent

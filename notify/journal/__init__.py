@@ -35,7 +35,8 @@ again; an uncertain one with the same Message-ID. A permanent bounce turns ``sen
 into ``bounced``. By hand (:meth:`Journal.mark`, ``notify mark``): ``skipped`` (a
 decision not to send), ``notified-other`` (informed by phone, letter, in person),
 and ``pending``, ``sent``, ``failed``, ``bounced``. ``attempts`` counts the
-transactions begun, paused ones included.
+transactions begun that handed the message over or got an answer: one that ends
+back in ``pending`` (paused before the server took the message) is given back.
 
 How the sender uses it
 ----------------------

@@ -138,7 +138,11 @@ def end(conn: sqlite3.Connection, ends: Sequence[AttemptEnd], now: str) -> list[
         seen.add(e.recipient_id)
         retry = format_ts(e.retry_at) if e.outcome == "deferred" and e.retry_at else None
         text = e.text[:_TEXT_MAX]
-        updates.append((e.outcome, e.code, text, e.queue_id, retry, now, e.recipient_id))
+        # Back to pending: the message was never handed over, the attempt is given back.
+        given_back = 1 if e.outcome == "pending" else 0
+        updates.append(
+            (e.outcome, e.code, text, e.queue_id, retry, now, given_back, e.recipient_id)
+        )
         data = {
             "attempt": row[2],
             "outcome": e.outcome,
@@ -151,7 +155,7 @@ def end(conn: sqlite3.Connection, ends: Sequence[AttemptEnd], now: str) -> list[
         events.append(NewEvent("attempt-end", row[1], e.recipient_id, "sending", e.outcome, data))
     conn.executemany(
         "UPDATE recipients SET state = ?, last_code = ?, last_text = ?, queue_id = ?, "
-        "next_retry_at = ?, updated_at = ? WHERE id = ?",
+        "next_retry_at = ?, updated_at = ?, attempts = attempts - ? WHERE id = ?",
         updates,
     )
     append_events(conn, now, events)
