@@ -104,11 +104,6 @@ def test_report_html_and_preview_pages_escape_markup(sent_journal: Path) -> None
         assert "<script" not in text.lower().replace("&lt;script", ""), page
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: report --out follows a symbolic link (os.open without O_NOFOLLOW, then "
-    "fchmod and truncate): a link planted in a shared folder redirects the write",
-)
 def test_report_out_does_not_follow_a_symbolic_link(sent_journal: Path) -> None:
     """``report --out`` on a symbolic link (planted by another user in a shared folder):
     refused, exit 2; the file it points to is neither truncated nor re-moded."""
