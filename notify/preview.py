@@ -33,6 +33,7 @@ from notify.addressbook.merge import ContactList
 from notify.addressbook.model import Recipient
 from notify.compose import Composed, Composer, lint_template
 from notify.errors import InputError, TemplateError, UsageError
+from notify.journal.db import make_private_folders
 
 MARKER = ".notify-outbox"
 _FIXED = frozenset({MARKER, "manifest.json", "index.html", "style.css"})
@@ -473,7 +474,7 @@ def write_preview(
     target = check_outbox_target(out_dir)
     summary = PreviewSummary(out_dir, template_findings=_lint(composer))
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folders(target.parent)  # missing parents: owner-only too
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.notify-", dir=target.parent))
     except OSError as exc:
         raise _unwritable(out_dir, exc) from exc
