@@ -7,6 +7,7 @@ Golden files live in tests/golden/; regenerate them only on purpose, with
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -199,3 +200,84 @@ def test_template_without_html_gives_text_only(tmp_path: Path) -> None:
     assert composed.html is None
     assert b"Content-Type: text/plain; charset=utf-8\r\n" in composed.data
     assert b"multipart" not in composed.data
+
+
+# -- bombs: a template from an untrusted folder cannot hang or exhaust the machine -------
+
+
+def _render_text(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "bomb.fr.j2"
+    path.write_text("{% block subject %}x{% endblock %}{% block text %}" + text + "{% endblock %}")
+    composer = Composer(load_template(str(path)), sample_incident(), sample_sender())
+    return composer.render(_golden_recipient("fr")).text
+
+
+def _bomb_error(tmp_path: Path, text: str) -> TemplateError:
+    start = time.monotonic()
+    with pytest.raises(TemplateError) as caught:
+        _render_text(tmp_path, text)
+    assert time.monotonic() - start < 6
+    message = str(caught.value)
+    assert "bomb.fr.j2" in message
+    assert "helene.dupont@exemple-sante.fr" in message
+    return caught.value
+
+
+def test_string_multiplication_bomb_is_refused_before_allocating(tmp_path: Path) -> None:
+    """'x' * 10**10 (10 GB): a TemplateError saying the template produces too much."""
+    error = _bomb_error(tmp_path, "{{ 'x' * 10**10 }}")
+    assert "produces too much" in str(error)
+    assert error.line == 1
+
+
+def test_nested_loop_bomb_stops_after_the_time_limit(tmp_path: Path) -> None:
+    """10^5 x 10^5 iterations (hours): a TemplateError saying it is too slow, within
+    seconds."""
+    bomb = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+    assert "too slow" in str(_bomb_error(tmp_path, bomb))
+
+
+def test_output_size_bomb_stops_once_the_block_is_too_large(tmp_path: Path) -> None:
+    """10^5 copies of a 999,999-character text (100 GB of output): a TemplateError as
+    soon as the block goes over its limit."""
+    bomb = "{% for i in range(100000) %}{{ 'x' * 999999 }}{% endfor %}"
+    assert "'text' block is over" in str(_bomb_error(tmp_path, bomb))
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
+        "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
+        "{% set ns.s = ns.s + ns.s %}{% endfor %}",
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}"
+        "{% set b %}{{ ns.s }}{{ ns.s }}{% endset %}{% set ns.s = b %}{% endfor %}",
+        "{% macro d(s) %}{{ s }}{{ s }}{% endmacro %}{% set ns = namespace(s='x') %}"
+        "{% for i in range(40) %}{% set ns.s = d(ns.s) %}{% endfor %}",
+        "{{ 9 ** 999999999 }}",
+    ],
+    ids=["tilde", "plus", "set-block", "macro", "power"],
+)
+def test_doubling_bombs_are_refused_at_a_megabyte(tmp_path: Path, bomb: str) -> None:
+    """A value doubled again and again, however it is built, stops near 1 MB."""
+    assert "produces too much" in str(_bomb_error(tmp_path, bomb))
+
+
+def test_exponential_macro_recursion_stops_after_the_time_limit(tmp_path: Path) -> None:
+    """A macro calling itself twice, 60 deep (2^60 calls): too slow, within seconds."""
+    bomb = "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(60) }}"
+    assert "too slow" in str(_bomb_error(tmp_path, bomb))
+
+
+def test_limits_leave_ordinary_templates_alone(tmp_path: Path) -> None:
+    """Small products, powers, sums, loops with loop.length and recursive loops render."""
+    text = _render_text(
+        tmp_path,
+        "{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ [1] + [2] }} {{ 'a' ~ 'b' }}"
+        "{% set x | upper %}hi{% endset %} {{ x }} "
+        "{% for a in range(3) %}{{ loop.length }}{{ loop.last }}{% endfor %} "
+        "{% for a in [[1, [2]], [3]] recursive %}"
+        "{% if a is iterable %}{{ loop(a) }}{% else %}{{ a }}{% endif %}{% endfor %}",
+    )
+    assert text == "ababab 1024 [1, 2] ab HI 3False3False3True 123\n"

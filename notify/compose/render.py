@@ -14,7 +14,14 @@ import jinja2
 from notify.addressbook.addresses import InvalidAddress, clean
 from notify.addressbook.model import Recipient
 from notify.compose import mime
-from notify.compose.templates import LanguageTemplate, TemplateSet, error_line
+from notify.compose.templates import (
+    MAX_TEXT,
+    LanguageTemplate,
+    RenderBudget,
+    RenderLimit,
+    TemplateSet,
+    error_line,
+)
 from notify.compose.variables import one_line_settings, recipient_variables, shared_variables
 from notify.errors import ConfigError, InputError, NotifyError, TemplateError
 from notify.settings import IncidentSettings, SenderSettings
@@ -93,25 +100,53 @@ def _wrap_line(line: str, width: int) -> str:
 def _render_blocks(
     template: jinja2.Template, blocks: tuple[str, ...], variables: dict[str, Any]
 ) -> list[str]:
+    """Render ``blocks``; one over MAX_TEXT characters stops as soon as it goes over."""
     context = template.new_context(variables)
-    return ["".join(template.blocks[block](context)) for block in blocks]
+    rendered = []
+    for block in blocks:
+        parts: list[str] = []
+        size = 0
+        for chunk in template.blocks[block](context):
+            size += len(chunk)
+            if size > MAX_TEXT:
+                raise RenderLimit(
+                    f"produces too much: the {block!r} block is over {MAX_TEXT:,} characters"
+                )
+            parts.append(chunk)
+        rendered.append("".join(parts))
+    return rendered
 
 
 def render_template(
     template: LanguageTemplate, variables: dict[str, Any], recipient_label: str = ""
 ) -> Rendered:
-    """Render the blocks of ``template``; any failure is a TemplateError naming the line."""
+    """Render the blocks of ``template``; any failure is a TemplateError naming the line.
+
+    All the blocks of one message share one time budget (RENDER_SECONDS); a template
+    too slow, or making too much text, is a TemplateError as well.
+    """
     current = template.plain
     try:
-        subject, text = _render_blocks(current, ("subject", "text"), variables)
+        with RenderBudget():
+            subject, text = _render_blocks(current, ("subject", "text"), variables)
+            html = None
+            if template.html is not None:
+                current = template.html
+                html = _lines(_render_blocks(current, ("html",), variables)[0])
         subject = mime.clean_header_text(subject)
         text = wrap_text(_lines(text))
-        html = None
-        if template.html is not None:
-            current = template.html
-            html = _lines(_render_blocks(current, ("html",), variables)[0])
     except NotifyError:
         raise
+    except RenderLimit as exc:
+        raise TemplateError(
+            str(exc),
+            template=template.label,
+            line=error_line(exc, current),
+            recipient=recipient_label or None,
+            hint="Simplify the template: fewer or shorter loops, smaller repeated texts."
+            if exc.slow
+            else "Simplify the template: it must make a message, not megabytes of text.",
+        ) from None
     except Exception as exc:
         raise TemplateError(
             _describe(exc),

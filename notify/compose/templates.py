@@ -13,13 +13,22 @@ Templates run in Jinja's ``ImmutableSandboxedEnvironment`` with ``StrictUndefine
 an undefined variable, an unset (``None``) value, or an unsafe attribute
 (``''.__class__``) is a :class:`~notify.errors.TemplateError`, never a blank.
 The ``html`` block is compiled a second time with auto-escaping on.
+
+Rendering is bounded, for templates from an untrusted folder: ``*``, ``**`` and ``+``
+refuse results over :data:`MAX_TEXT` characters, :data:`MAX_ITEMS` items or
+:data:`MAX_INT_BITS` bits; ``~``, ``{% set %}`` blocks and calls refuse strings over
+:data:`MAX_TEXT`; and under :class:`RenderBudget` every loop iteration and call counts
+towards a look at the clock every :data:`CHECK_EVERY` of them. Going over a limit raises
+:class:`RenderLimit` (``notify.compose.render`` makes it a TemplateError).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +39,7 @@ import jinja2
 import jinja2.runtime
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 import notify
 from notify.addressbook.model import Recipient
@@ -87,13 +97,159 @@ def _when(context: jinja2.runtime.Context, value: Any) -> str:
     return format_when(value, str(context.get("language", "fr")))
 
 
+# -- limits on rendering ------------------------------------------------------------------
+
+MAX_TEXT = 1_000_000  # characters in one string built by a template, or one block
+MAX_ITEMS = 100_000  # items in a list or tuple built with * or +
+MAX_INT_BITS = 100_000  # bits in an integer built with * or ** (about 30,000 digits)
+RENDER_SECONDS = 2.0  # to render every block of one message
+CHECK_EVERY = 1_000  # loop iterations and calls between two looks at the clock
+_LOOP_FILTER = "_notify_loop"
+_SIZE_FILTER = "_notify_sized"
+
+
+class RenderLimit(Exception):
+    """A template went over a rendering limit: ``slow`` (time) or not (size)."""
+
+    def __init__(self, message: str, *, slow: bool = False) -> None:
+        super().__init__(message)
+        self.slow = slow
+
+
+class RenderBudget:
+    """The time allowed to render one message, for the hooks of the current context.
+
+    ``with RenderBudget():`` sets it (thread- and task-local); outside one, templates
+    have no time limit, only the size limits.
+    """
+
+    __slots__ = ("_token", "deadline", "seconds", "ticks")
+
+    def __init__(self, seconds: float = RENDER_SECONDS) -> None:
+        self.seconds = seconds
+        self.deadline = 0.0
+        self.ticks = 0
+        self._token: Token[RenderBudget | None] | None = None
+
+    def __enter__(self) -> RenderBudget:
+        self.deadline = time.monotonic() + self.seconds
+        self._token = _BUDGET.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _BUDGET.reset(self._token)
+            self._token = None
+
+    def check(self) -> None:
+        """Raise RenderLimit once the deadline has passed (resets the tick count)."""
+        self.ticks = 0
+        if time.monotonic() > self.deadline:
+            raise RenderLimit(
+                f"too slow: rendering took more than {self.seconds:g} s "
+                "(a loop or a macro that runs too long)",
+                slow=True,
+            )
+
+
+_BUDGET: ContextVar[RenderBudget | None] = ContextVar("notify_render_budget", default=None)
+
+
+def _tick() -> None:
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.ticks += 1
+        if budget.ticks >= CHECK_EVERY:
+            budget.check()
+
+
+def _loop(iterable: Iterable[Any]) -> Iterator[Any]:
+    """Filter wrapped around every ``for`` loop's iterable: its iterations count.
+
+    Always a generator, so the optimiser never folds it away on a literal list.
+    """
+    budget = _BUDGET.get()
+    for item in iterable:
+        if budget is not None:
+            budget.ticks += 1
+            if budget.ticks >= CHECK_EVERY:
+                budget.check()
+        yield item
+
+
+def _too_large(what: str, size: int, limit: int, unit: str) -> RenderLimit:
+    return RenderLimit(f"produces too much: {what} of {size:,} {unit} (limit {limit:,})")
+
+
+def _sized(value: Any) -> Any:
+    """Filter on ``~`` and ``{% set %}`` blocks: a string over MAX_TEXT is refused."""
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise _too_large("a text", len(value), MAX_TEXT, "characters")
+    return value
+
+
+def _check_size(what: str, value: Any, size: int) -> None:
+    if isinstance(value, (str, bytes)):
+        if size > MAX_TEXT:
+            raise _too_large(what, size, MAX_TEXT, "characters")
+    elif isinstance(value, (list, tuple)) and size > MAX_ITEMS:
+        raise _too_large(what, size, MAX_ITEMS, "items")
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    """Refuse ``*``, ``**`` or ``+`` whose result would be too large, before computing it."""
+    if operator == "*":
+        if isinstance(left, int) and isinstance(right, int):
+            bits = left.bit_length() + right.bit_length()
+            if bits > MAX_INT_BITS:
+                raise _too_large("a product", bits, MAX_INT_BITS, "bits")
+        elif isinstance(right, int) and hasattr(left, "__len__"):
+            _check_size("a repeated value", left, len(left) * right)
+        elif isinstance(left, int) and hasattr(right, "__len__"):
+            _check_size("a repeated value", right, len(right) * left)
+    elif operator == "**":
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+            bits = left.bit_length() * right
+            if bits > MAX_INT_BITS:
+                raise _too_large("a power", bits, MAX_INT_BITS, "bits")
+    elif isinstance(left, (str, bytes, list, tuple)) and hasattr(right, "__len__"):
+        _check_size("a sum", left, len(left) + len(right))
+
+
+def _node_with(node: nodes.Node | None, name: str, lineno: int) -> nodes.Filter:
+    return nodes.Filter(node, name, [], [], None, None, lineno=lineno)
+
+
+class _Limiter(NodeTransformer):
+    """Wrap loops in the counting filter, ``~`` and set blocks in the size filter."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = _node_with(node.iter, _LOOP_FILTER, node.iter.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return _node_with(node, _SIZE_FILTER, node.lineno)
+
+    def visit_AssignBlock(self, node: nodes.AssignBlock) -> nodes.Node:
+        self.generic_visit(node)
+        node.filter = _node_with(node.filter, _SIZE_FILTER, node.lineno)
+        return node
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, with its attribute check memoised.
 
     Jinja's check depends only on the attribute name and the type of the object
     (``is_internal_attribute``, ``modifies_known_mutable``), so caching it per
     ``(type, name)`` gives the same answers several times faster.
+
+    ``*``, ``**`` and ``+`` are checked for size first; a call counts towards the
+    render budget and may not return a string over MAX_TEXT.
     """
+
+    intercepted_binops = frozenset({"*", "**", "+"})
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -109,6 +265,19 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if fields is not None and attribute in fields:
             return getattr(obj, attribute)
         return super().getattr(obj, attribute)
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        _check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, context: jinja2.runtime.Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        _tick()
+        result = super().call(context, obj, *args, **kwargs)
+        if isinstance(result, str) and len(result) > MAX_TEXT:
+            raise _too_large("a call's result", len(result), MAX_TEXT, "characters")
+        return result
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         key = (type(obj), attr)
@@ -136,6 +305,8 @@ def make_environment() -> _Sandbox:
     env.filters.pop("random", None)
     env.filters["required"] = _required
     env.filters["when"] = _when
+    env.filters[_LOOP_FILTER] = _loop
+    env.filters[_SIZE_FILTER] = _sized
     return env
 
 
@@ -268,7 +439,9 @@ def compile_source(source: str, path: Path) -> tuple[jinja2.Template, jinja2.Tem
 
 
 def _compile(source: str, name: str, path: Path) -> jinja2.Template:
-    code = _ENV.compile(source, name=name, filename=str(path))
+    tree = _Limiter().visit(_ENV.parse(source, name=name, filename=str(path)))
+    tree.set_environment(_ENV)
+    code = _ENV.compile(tree, name=name, filename=str(path))
     return _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None), None)
 
 
