@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -240,6 +243,142 @@ def test_a_closed_journal_raises_journal_error(tmp_path: Path) -> None:
     journal.close()
     with pytest.raises(JournalError, match="closed"):
         journal.campaigns()
+
+
+# -- reading only (reports, status, archived copies) ----------------------------------
+
+
+@contextmanager
+def read_only_folder(folder: Path) -> Iterator[Path]:
+    """``folder`` made read-only: a read-only bind mount for root (file modes do not
+    stop root), else mode 0555. Skips when root may not mount here."""
+    if os.getuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o700)
+        return
+    done = subprocess.run(
+        ["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here ({done.stderr.strip()}): needs root in a VM or container")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True, timeout=30)
+
+
+def archived_journal(tmp_path: Path) -> Path:
+    """A journal with a campaign of 3 recipients, closed cleanly in its own folder."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    with Journal.open(folder / "incident.db", clock=lambda: T0) as journal:
+        journal.add_recipients(new_campaign(journal), [person(i) for i in range(3)])
+    return folder / "incident.db"
+
+
+def test_a_journal_in_a_read_only_folder_opens_read_only_and_verifies(tmp_path: Path) -> None:
+    """read_only=True reads and verifies a journal whose folder is read-only (no -shm
+    can be created), and leaves the folder as it was."""
+    path = archived_journal(tmp_path)
+    with Journal.open(path) as journal:
+        digest = journal.digest()
+    before = sorted(os.listdir(path.parent))
+    with read_only_folder(path.parent), Journal.open(path, read_only=True) as journal:
+        assert journal.read_only
+        assert journal.counts(1)["pending"] == 3
+        assert journal.verify() is None
+        assert journal.digest() == digest
+    assert sorted(os.listdir(path.parent)) == before
+
+
+def test_a_read_only_copy_with_its_wal_and_shm_files_shows_their_changes(
+    tmp_path: Path,
+) -> None:
+    """A copy taken while the journal was open (changes still in -wal, with -shm)
+    opens read-only in a read-only folder and includes the changes of the -wal file."""
+    source = tmp_path / "incident.db"
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    with Journal.open(source, clock=lambda: T0) as journal:
+        journal.add_recipients(new_campaign(journal), [person(i) for i in range(3)])
+        for name in ("incident.db", "incident.db-wal", "incident.db-shm"):
+            shutil.copy(tmp_path / name, copy / name)
+    with read_only_folder(copy), Journal.open(copy / "incident.db", read_only=True) as journal:
+        assert journal.counts(1)["pending"] == 3
+        assert journal.verify() is None
+
+
+def test_a_read_only_copy_with_unsaved_wal_content_and_no_shm_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Changes still in -wal cannot be read in a read-only folder without -shm: a
+    JournalError says so instead of silently reading the journal without them."""
+    source = tmp_path / "incident.db"
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    with Journal.open(source, clock=lambda: T0) as journal:
+        journal.add_recipients(new_campaign(journal), [person(i) for i in range(3)])
+        for name in ("incident.db", "incident.db-wal"):
+            shutil.copy(tmp_path / name, copy / name)
+    with read_only_folder(copy), pytest.raises(JournalError, match=r"incident\.db-wal") as info:
+        Journal.open(copy / "incident.db", read_only=True)
+    assert "writable folder" in str(info.value)
+
+
+def test_every_write_on_a_read_only_journal_is_a_journal_error(tmp_path: Path) -> None:
+    """A journal opened read_only refuses every write with JournalError (even in a
+    writable folder) and records nothing."""
+    path = archived_journal(tmp_path)
+    with Journal.open(path, read_only=True) as journal:
+        digest = journal.digest()
+        writes = [
+            lambda: journal.record_incident(IncidentSettings(cnil_reference="CNIL-1")),
+            lambda: journal.add_recipients(1, [person(9)]),
+            lambda: journal.mark("p1@exemple.fr", "skipped", "phoned"),
+            lambda: new_campaign(journal, "autre"),
+            lambda: journal.sending_lock().__enter__(),
+        ]
+        for write in writes:
+            with pytest.raises(JournalError, match="read-only"):
+                write()
+        assert journal.digest() == digest
+        assert journal.counts(1)["pending"] == 3
+
+
+def test_a_read_only_open_never_migrates(tmp_path: Path) -> None:
+    """A journal lacking only read-compatible migrations (triggers, indexes) is read
+    as it is; one lacking a migration readers need is refused, saying to upgrade a
+    writable copy; neither is changed."""
+    older = tmp_path / "older.db"
+    oldest = tmp_path / "oldest.db"
+    for path, count in ((older, 2), (oldest, 1)):
+        with sqlite3.connect(path) as conn:
+            schema.migrate(conn, path, schema.MIGRATIONS[:count])
+        conn.close()
+    assert [m.read_compatible for m in schema.MIGRATIONS[1:]] == [False, True]
+    with Journal.open(older, read_only=True) as journal:
+        assert journal.campaigns() == []
+        assert journal.verify() is None
+    with pytest.raises(JournalError, match=r"older notify.*0002") as info:
+        Journal.open(oldest, read_only=True)
+    assert "writable folder" in str(info.value)
+    for path, count in ((older, 2), (oldest, 1)):
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM migrations").fetchone()[0] == count
+        conn.close()
+
+
+def test_an_empty_file_opened_read_only_is_a_journal_error(tmp_path: Path) -> None:
+    """An empty file is not a journal to read: JournalError, and it stays empty."""
+    path = tmp_path / "incident.db"
+    path.touch()
+    with pytest.raises(JournalError, match="empty"):
+        Journal.open(path, read_only=True)
+    assert path.stat().st_size == 0
 
 
 # -- incident and campaigns ----------------------------------------------------------

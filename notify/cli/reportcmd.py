@@ -55,13 +55,13 @@ CampaignOpt = Annotated[
 ]
 
 
-def _open_journal() -> Journal:
+def _open_journal(*, read_only: bool = False) -> Journal:
     path = state.journal
     if not path.exists():
         raise UsageError(
             f"{path}: no journal yet", hint="Run 'notify send' first, or pass --journal."
         )
-    return Journal.open(path, create=False)
+    return Journal.open(path, create=False, read_only=read_only)
 
 
 def _emit(data: bytes, out_file: Path | None) -> None:
@@ -107,14 +107,18 @@ def report(
     Exit 1 when the journal's hash chain is broken, or a reproduced message differs.
     """
     _check_options(output_format, excel, verify, message)
-    with _open_journal() as journal:
+    # Only a full report may write (the incident of notify.toml), and only when it can:
+    # a journal on read-only media (an archived copy) is reported as it is.
+    read_only = verify or message is not None or not Journal.can_write(state.journal)
+    with _open_journal(read_only=read_only) as journal:
         if verify:
             raise typer.Exit(_verify(journal))
         if message is not None:
             raise typer.Exit(_show_message(journal, message, campaign, out_file))
         if campaign is not None:
             raise UsageError("--campaign goes with --message", hint="Add --message ADDRESS.")
-        _refresh_incident(journal)
+        if not journal.read_only:
+            _refresh_incident(journal)
         built = build_report(journal)
     _emit(_render(built, output_format, excel).encode("utf-8"), out_file)
     if out_file is not None:

@@ -485,7 +485,7 @@ def show_status(settings: Settings, journal_path: Path) -> None:
         raise UsageError(
             f"{journal_path}: no journal yet", hint="Run 'notify send' first, or pass --journal."
         )
-    with Journal.open(journal_path, create=False) as journal:
+    with Journal.open(journal_path, read_only=True) as journal:
         campaigns = journal.campaigns()
         if not campaigns:
             out.print("No campaign yet.", markup=False)

@@ -16,6 +16,18 @@ open, read or write raises :class:`~notify.errors.JournalError` naming the file 
 what to do; never a raw ``sqlite3`` error. Schema changes are named migrations
 (:mod:`notify.journal.schema`); a journal written by a newer notify is refused.
 
+Reading only
+------------
+``Journal.open(path, read_only=True)`` (``notify report --verify``, ``--message``,
+``notify status``, and ``notify report`` when the journal or its folder is not
+writable) opens an existing journal through SQLite's ``mode=ro`` and changes
+nothing: no migration, no permission change, and every write raises
+:class:`~notify.errors.JournalError`. In a read-only folder (an archived copy) where
+the ``-shm`` file cannot be created it is opened ``immutable=1``, unless a ``-wal``
+file with content is beside it: that is refused (copy the journal with its ``-wal``
+file to a writable folder, or checkpoint it before archiving). A journal lacking a
+migration readers need is refused too (:func:`notify.journal.schema.check_readable`).
+
 Tables
 ------
 ``incident_versions`` (the incident settings as JSON, one row per change),

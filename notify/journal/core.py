@@ -58,10 +58,18 @@ class Journal:
     serialises them), so ``asyncio.to_thread`` is fine.
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        clock: Callable[[], datetime],
+        *,
+        read_only: bool = False,
+    ):
         self._path = path
         self._conn = conn
         self._clock = clock
+        self._read_only = read_only
         self._mutex = threading.RLock()
         self._locked = False
 
@@ -71,21 +79,37 @@ class Journal:
         path: Path | str = DEFAULT_PATH,
         *,
         create: bool = True,
+        read_only: bool = False,
         clock: Callable[[], datetime] | None = None,
     ) -> Journal:
         """Open (or, when ``create``, create) the journal at ``path`` and migrate it.
 
+        ``read_only``: open an existing journal for reading only, even on read-only
+        media (``create`` is ignored; see the package docstring); every write raises.
         ``clock`` returns the current aware datetime (tests pass a fake one).
         Raises :class:`JournalError` naming the file and what to do.
         """
         where = Path(path)
-        conn = db.connect(where, create=create, setup=lambda c: schema.migrate(c, where))
-        return cls(where, conn, clock or _utc_now)
+        if read_only:
+            conn = db.connect_read_only(where, setup=lambda c: schema.check_readable(c, where))
+        else:
+            conn = db.connect(where, create=create, setup=lambda c: schema.migrate(c, where))
+        return cls(where, conn, clock or _utc_now, read_only=read_only)
+
+    @staticmethod
+    def can_write(path: Path | str) -> bool:
+        """Whether the journal at ``path`` and its folder may be written (nothing is tried)."""
+        return db.writable(Path(path))
 
     @property
     def path(self) -> Path:
         """The journal file."""
         return self._path
+
+    @property
+    def read_only(self) -> bool:
+        """True when opened with ``read_only``: every write raises :class:`JournalError`."""
+        return self._read_only
 
     def close(self) -> None:
         """Close the database connection (a checkpoint folds the WAL into the file)."""
@@ -108,8 +132,17 @@ class Journal:
         with self._mutex, db.translate(self._path):
             yield self._conn
 
+    def _refuse_if_read_only(self, what: str) -> None:
+        if self._read_only:
+            raise JournalError(
+                f"journal {self._path} was opened read-only: {what} cannot be recorded "
+                "(a bug in notify)",
+                hint="Open it without read_only to record anything.",
+            )
+
     @contextmanager
     def _write(self) -> Iterator[tuple[sqlite3.Connection, str]]:
+        self._refuse_if_read_only("this change")
         with self._mutex, db.translate(self._path), db.write_transaction(self._conn) as conn:
             yield conn, format_ts(self._clock())
 
@@ -131,6 +164,7 @@ class Journal:
         """
         if self._locked:
             raise JournalError("this run already holds the sending lock (a bug in notify)")
+        self._refuse_if_read_only("a sending run")
         with exclusive_lock(self._path):
             self._locked = True
             try:

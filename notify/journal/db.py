@@ -218,6 +218,86 @@ def connect(
         return conn
 
 
+def connect_read_only(
+    path: Path, *, setup: Callable[[sqlite3.Connection], object]
+) -> sqlite3.Connection:
+    """Open the existing journal at ``path`` for reading only, and run ``setup``.
+
+    Nothing is created, migrated or made owner-only, and the connection refuses
+    writes (``mode=ro``, then ``PRAGMA query_only``; ``setup`` runs before that).
+    In a writable folder SQLite may still create the ``-wal`` and ``-shm`` files
+    (owner-only); in a read-only folder (an archived copy) where ``-shm`` is missing
+    and cannot be created, the journal is opened ``immutable=1`` -- but only when no
+    ``-wal`` file with content is beside it: that content would be silently ignored,
+    so :class:`JournalError` says to copy the journal with its ``-wal`` file to a
+    writable folder (or checkpoint it first). Raises :class:`JournalError` on any failure.
+    """
+    with translate(path):
+        if path.is_dir():
+            raise JournalError(
+                f"journal {path} is a folder", hint="Pass --journal with a file name."
+            )
+        if not path.exists():
+            raise JournalError(
+                f"no journal at {path}",
+                hint="Check --journal, or run 'notify send' to start the journal.",
+            )
+        try:
+            return _open_uri(path, "mode=ro", setup)
+        except sqlite3.Error as exc:
+            if not _shm_impossible(path, exc):
+                raise
+        _refuse_unsaved_wal(path)
+        return _open_uri(path, "mode=ro&immutable=1", setup)
+
+
+def _open_uri(
+    path: Path, options: str, setup: Callable[[sqlite3.Connection], object]
+) -> sqlite3.Connection:
+    with private_umask():
+        conn = sqlite3.connect(
+            f"{path.absolute().as_uri()}?{options}",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA schema_version").fetchone()  # opens the file for real
+            setup(conn)
+            conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def _shm_impossible(path: Path, exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` may come from a read-only folder where ``-shm`` cannot be created."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if not name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")):
+        return False
+    return not os.access(path.parent, os.W_OK)
+
+
+def _refuse_unsaved_wal(path: Path) -> None:
+    wal, shm = sidecars(path)
+    if wal.exists() and wal.stat().st_size > 0:
+        raise JournalError(
+            f"journal {path} has recorded changes still in '{wal.name}' that cannot be "
+            f"read here: its folder is read-only and SQLite cannot create '{shm.name}'",
+            hint=f"Copy the journal with its '{wal.name}' file to a writable folder and pass "
+            "--journal with the copy. Before archiving a journal, fold the '-wal' file into "
+            f"it where it is writable: sqlite3 {path.name} 'PRAGMA wal_checkpoint(TRUNCATE)'.",
+        )
+
+
+def writable(path: Path) -> bool:
+    """Whether the journal at ``path`` and its folder may be written (no write tried)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
 def configure(conn: sqlite3.Connection, path: Path) -> None:
     """WAL mode, synchronous=NORMAL, busy timeout, foreign keys."""
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -8,6 +8,14 @@ was written by a newer notify: opening it raises :class:`JournalError`.
 
 To change the schema, append a new :class:`Migration` with a new name; never edit
 or reorder one that has shipped.
+
+A journal opened read-only (``Journal.open(..., read_only=True)``: reports, status,
+an archived copy on read-only media) is never migrated. :func:`check_readable`
+accepts it when every migration it lacks is ``read_compatible`` (it only adds what
+readers do not need: triggers, indexes), so a journal written by a slightly older
+notify still reads as it is; otherwise it is refused with a :class:`JournalError`
+saying to upgrade a writable copy first. A journal written by a newer notify is
+refused as when opening it read-write.
 """
 
 from __future__ import annotations
@@ -111,20 +119,25 @@ _INITIAL = (
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One named schema change, applied once."""
+    """One named schema change, applied once.
+
+    ``read_compatible``: this notify reads a journal that lacks it as it is (the
+    change adds nothing readers use, such as triggers or indexes).
+    """
 
     name: str
     apply: Callable[[sqlite3.Connection], None]
+    read_compatible: bool = False
 
 
-def sql_migration(name: str, *statements: str) -> Migration:
+def sql_migration(name: str, *statements: str, read_compatible: bool = False) -> Migration:
     """A migration that runs ``statements`` in order (inside its transaction)."""
 
     def apply(conn: sqlite3.Connection) -> None:
         for statement in statements:
             conn.execute(statement)
 
-    return Migration(name, apply)
+    return Migration(name, apply, read_compatible)
 
 
 _INTAKE = (
@@ -173,7 +186,8 @@ _UNREACHABLE_OUTCOME = (
 MIGRATIONS: tuple[Migration, ...] = (
     sql_migration("0001-initial", *_INITIAL),
     sql_migration("0002-unreachable-and-inbound", *_INTAKE),
-    sql_migration("0003-unreachable-outcome", *_UNREACHABLE_OUTCOME),
+    # Triggers and indexes only: a journal without them is read as it is.
+    sql_migration("0003-unreachable-outcome", *_UNREACHABLE_OUTCOME, read_compatible=True),
 )
 
 
@@ -220,6 +234,31 @@ def migrate(
             )
             applied_now.append(migration.name)
     return applied_now
+
+
+def check_readable(
+    conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration] = MIGRATIONS
+) -> None:
+    """Refuse, without writing anything, a journal this notify cannot read as it is.
+
+    Raises :class:`JournalError` when ``conn`` is not a notify journal, is empty,
+    was written by a newer notify, or lacks a migration that is not ``read_compatible``.
+    """
+    check_identity(conn, path)
+    applied = _applied(conn, path, {m.name for m in migrations})
+    if not applied:
+        raise JournalError(
+            f"journal {path} is empty: nothing was ever recorded in it",
+            hint="Pass --journal with this incident's journal, or run 'notify send' to start it.",
+        )
+    missing = [m.name for m in migrations if m.name not in applied and not m.read_compatible]
+    if missing:
+        raise JournalError(
+            f"journal {path} was written by an older notify and must be upgraded "
+            f"({', '.join(missing)}) before it can be read, but it is opened read-only",
+            hint="Copy it (with its '-wal' file, if any) to a writable folder and run "
+            "'notify report' on the copy once: notify upgrades the copy; keep the original.",
+        )
 
 
 def _applied(conn: sqlite3.Connection, path: Path, known: set[str]) -> set[str]:
