@@ -17,6 +17,7 @@ Environment variables (each overrides the key of the same name in ``notify.toml`
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -173,6 +174,16 @@ class Settings(BaseSettings):
         )
 
 
+@lru_cache(maxsize=16)
+def _settings_class(toml_path: Path | None) -> type[Settings]:
+    """The Settings class reading ``toml_path``: made once per path, not per call."""
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=toml_path)
+
+    return _FileSettings
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Read the settings from ``path`` (default ``./notify.toml`` when it exists).
 
@@ -186,11 +197,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         )
     toml_path = path if path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
 
-    class _FileSettings(Settings):
-        model_config = SettingsConfigDict(toml_file=toml_path)
-
     try:
-        return _FileSettings(**overrides)
+        return _settings_class(toml_path)(**overrides)
     except ValidationError as exc:
         where = str(toml_path) if toml_path else "settings"
         problems = "; ".join(
