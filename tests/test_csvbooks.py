@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from notify.addressbook.addresses import InvalidAddress, clean
-from notify.addressbook.csvbooks import FIELD_LIMIT, read_csv, sniff_delimiter
+from notify.addressbook.csvbooks import FIELD_LIMIT, LINE_LIMIT, read_csv, sniff_delimiter
 from notify.addressbook.csvheaders import classify, normalize
 from notify.addressbook.model import Entry, Problem
 from notify.errors import SourceError, UsageError
@@ -386,6 +386,26 @@ def test_one_megabyte_cell_is_malformed_and_skipped(tmp_path: Path) -> None:
     assert [e.emails[0] for e in entries] == ["a@exemple.fr", "c@exemple.fr"]
     assert [(p.kind, p.origin.line) for p in problems] == [("malformed", 3)]
     assert str(FIELD_LIMIT) in problems[0].message
+
+
+def test_five_megabyte_line_is_a_problem_and_the_next_rows_keep_their_lines(
+    tmp_path: Path,
+) -> None:
+    """A physical line over LINE_LIMIT characters is skipped unheld and reported with
+    its line number; the rows after it are read, numbered by their own lines."""
+    huge = "x" * (5 * 1024 * 1024)
+    text = f"Nom,Courriel\r\nA,a@exemple.fr\r\nB,{huge}\r\nC,c@exemple.fr\r\nD,d@exemple.fr\r\n"
+    path = write(tmp_path, text)
+    entries, problems = read(path)
+    assert [(e.origin.line, e.emails) for e in entries] == [
+        (2, ["a@exemple.fr"]),
+        (4, ["c@exemple.fr"]),
+        (5, ["d@exemple.fr"]),
+    ]
+    assert [(p.kind, p.origin.line) for p in problems] == [("malformed", 3)]
+    assert str(problems[0]) == (
+        f"{path}:3: line 3 is too long (over {LINE_LIMIT} characters): skipped"
+    )
 
 
 def test_quote_left_open_until_the_end_of_the_file(tmp_path: Path) -> None:

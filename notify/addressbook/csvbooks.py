@@ -12,12 +12,17 @@ row, and :class:`Problem` objects for rows that cannot be read. The steps:
 4. each row then costs a few list look-ups. A row with the wrong number of cells,
    NUL bytes, a cell over :data:`FIELD_LIMIT` characters or a quote that never
    closes becomes a ``malformed`` Problem, and the lines after it are read again
-   so that one broken row never swallows the rest of the file.
+   so that one broken row never swallows the rest of the file;
+5. no physical line is held beyond :data:`LINE_LIMIT` characters: the rest of a
+   longer one is read on in chunks and dropped, and the line is a ``malformed``
+   Problem (a 1 GB line costs a few megabytes, not gigabytes).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import io
 import itertools
 import re
 from collections import Counter, deque
@@ -33,6 +38,7 @@ from notify.addressbook.textio import open_text
 from notify.errors import SourceError
 
 FIELD_LIMIT = 256 * 1024  # characters in one cell: larger is an unclosed quote or garbage
+LINE_LIMIT = 4 * FIELD_LIMIT  # characters in one physical line: the rest of a longer one is skipped
 DELIMITERS = (",", ";", "\t")
 _SAMPLE_CHARS = 64 * 1024
 _SAMPLE_LINES = 200
@@ -41,6 +47,9 @@ _SAMPLE_LINES = 200
 _REPLAY_BUDGET = 1_000_000  # lines read again after broken rows, per file
 _QUOTED = re.compile(r'"[^"]*"')
 _MULTI = re.compile(r"\s*(?::::|;)\s*")  # Google's " ::: ", and ";"
+# Stands for a skipped overlong line: readline() never returns "" before the end of
+# the file, and csv reads it as nothing (an empty row, or nothing added to a cell).
+_SKIPPED = ""
 
 Item = csvheaders.Item
 
@@ -76,29 +85,75 @@ def read_csv(
 def _read(
     path: Path, stream: TextIO, mapping: Mapping[str, str] | None
 ) -> Iterator[Entry | Problem]:
-    sample, complete = _read_sample(stream)
+    lines = _Lines(stream)
+    sample, complete = _read_sample(lines)
     delimiter = sniff_delimiter(sample)
     # The plan is found on the sample alone, then the whole file is read from its
     # first line, so that every row (even the first ones) can be read again.
-    first = list(_Rows(iter(()), sample, delimiter, str(path)))
+    first = list(_Rows(_Lines(io.StringIO()), sample, delimiter, str(path)))
     if not complete and first:
         first.pop()  # the sample may end inside the last row
     plan, header_line = csvheaders.find_plan(path, first, mapping)
-    rows = _Rows(iter(stream), sample, delimiter, str(path))
+    rows = _Rows(lines, sample, delimiter, str(path))
     yield from _Builder(plan, rows, str(path)).run(header_line)
 
 
-def _read_sample(stream: TextIO) -> tuple[list[str], bool]:
+def _read_sample(lines: _Lines) -> tuple[list[str], bool]:
     """The first lines of the file, and whether they are the whole file."""
-    lines: list[str] = []
+    sample: list[str] = []
     size = 0
-    while len(lines) < _SAMPLE_LINES and size < _SAMPLE_CHARS:
-        line = stream.readline()
+    while len(sample) < _SAMPLE_LINES and size < _SAMPLE_CHARS:
+        line = lines.read()
         if not line:
-            return lines, True
-        lines.append(line)
-        size += len(line)
-    return lines, False
+            return sample, True
+        if len(line) >= LINE_LIMIT:
+            kept = list(lines.finish(line))  # a skipped line holds nothing
+            sample.extend(kept)
+            size += sum(map(len, kept))
+        else:
+            sample.append(line)
+            size += len(line)
+    return sample, False
+
+
+class _Lines:
+    """The physical lines of a text stream, none held beyond :data:`LINE_LIMIT`.
+
+    Iterating reads lines of up to LINE_LIMIT characters at C speed; the reader
+    hands a line that fills the limit to :meth:`finish`.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.read: Callable[[], str] = functools.partial(stream.readline, LINE_LIMIT)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.read, "")
+
+    def finish(self, line: str) -> Iterator[str]:
+        """The lines standing for ``line``, read up to LINE_LIMIT characters.
+
+        A line that ends there is itself (with the ``\\n`` of a ``\\r\\n`` cut at
+        the limit); a longer one is read on in chunks, dropped and replaced by
+        :data:`_SKIPPED`. A line read to tell which comes after it.
+        """
+        read = self.read
+        skipping = False
+        while True:
+            if len(line) < LINE_LIMIT or line[-1] == "\n":  # the line (or the file) ends
+                yield _SKIPPED if skipping else line
+                return
+            if line[-1] == "\r":  # it ends, but "\r\n" may have been cut in two
+                after = read()
+                if after == "\n":
+                    yield _SKIPPED if skipping else line + after
+                    return
+                yield _SKIPPED if skipping else line
+                if not after:
+                    return
+                line, skipping = after, False
+                continue
+            skipping = True  # no end in sight: skip the rest, a chunk at a time
+            line = read()
 
 
 def sniff_delimiter(lines: Sequence[str]) -> str:
@@ -126,41 +181,53 @@ class _Rows:
     """Physical lines to csv rows, numbered by the line each row starts on.
 
     Keeps the lines of the current record so that, after a broken row, the
-    lines following its first one can be read again (:meth:`replay`).
+    lines following its first one can be read again (:meth:`replay`). An overlong
+    line is read as :data:`_SKIPPED` and reported after the row it falls in.
     """
 
-    def __init__(self, lines: Iterator[str], first: list[str], delimiter: str, path: str) -> None:
-        self._base = lines
+    def __init__(self, lines: _Lines, first: list[str], delimiter: str, path: str) -> None:
+        self._lines = lines
+        self._base = iter(lines)
         self._pending: deque[str] = deque(first)
         self._delimiter = delimiter
         self._path = path
         self.record: list[str] = []
+        self._skipped: list[int] = []  # positions (from 1) in the record of skipped lines
         self._restart_at: int | None = None
         self._budget = _REPLAY_BUDGET
 
     def _feed(self) -> Iterator[str]:
-        pending, record = self._pending, self.record
-        while pending:
-            line = pending.popleft()
-            record.append(line)
-            yield line
-        for line in self._base:
-            record.append(line)
-            yield line
+        pending, record, skipped = self._pending, self.record, self._skipped
+        base, finish, limit = self._base, self._lines.finish, LINE_LIMIT
+        while True:
+            while pending:
+                line = pending.popleft()
+                record.append(line)
+                if not line:  # _SKIPPED
+                    skipped.append(len(record))
+                yield line
+            for line in base:
+                if len(line) >= limit:  # rare: the line may go on beyond the limit
+                    pending.extend(finish(line))
+                    break
+                record.append(line)
+                yield line
+            else:
+                return
 
     def _reader(self) -> Iterator[list[str]]:
         return csv.reader(self._feed(), delimiter=self._delimiter, strict=False)
 
     def replay(self, start: int) -> None:
         """Read again the lines of the current record after its first one (line ``start``)."""
-        extra = self.record[1:]
+        extra = [line or "\n" for line in self.record[1:]]  # a skipped line is reported once
         if extra and len(extra) <= self._budget:
             self._budget -= len(extra)
             self._pending.extendleft(reversed(extra))
             self._restart_at = start
 
     def __iter__(self) -> Iterator[Item]:
-        record = self.record
+        record, skipped = self.record, self._skipped
         reader = self._reader()
         line = 0
         while True:
@@ -177,19 +244,32 @@ class _Rows:
                 line += len(record)
                 yield self._error(start, exc)
                 self.replay(start)
-                continue
-            start = line + 1
-            line += len(record)
-            if not row:
-                continue
-            if "\x00" in record[0] or (len(record) > 1 and any("\x00" in r for r in record)):
-                yield Problem(
-                    Origin(self._path, start),
-                    "malformed",
-                    "the row contains NUL bytes (binary data); it was skipped",
-                )
-                continue
-            yield start, row
+            else:
+                start = line + 1
+                line += len(record)
+                if not row:
+                    pass
+                elif "\x00" in record[0] or (len(record) > 1 and any("\x00" in r for r in record)):
+                    yield Problem(
+                        Origin(self._path, start),
+                        "malformed",
+                        "the row contains NUL bytes (binary data); it was skipped",
+                    )
+                else:
+                    yield start, row
+            if skipped:
+                yield from self._too_long(start)
+
+    def _too_long(self, start: int) -> Iterator[Problem]:
+        """A Problem for each overlong line of the record that began on line ``start``."""
+        for position in self._skipped:
+            number = start + position - 1
+            yield Problem(
+                Origin(self._path, number),
+                "malformed",
+                f"line {number} is too long (over {LINE_LIMIT} characters): skipped",
+            )
+        self._skipped.clear()
 
     def _error(self, start: int, exc: csv.Error) -> Problem:
         if "field limit" in str(exc):

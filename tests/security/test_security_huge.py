@@ -83,11 +83,6 @@ def test_a_50_mb_photo_in_a_vcard_is_streamed(scratch: Path) -> None:
 
 
 @needs_time
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: csvbooks reads a whole physical line (stream.readline() without a size, "
-    "then iter(stream)): a 1 GB line takes GBs of memory, then MemoryError traceback",
-)
 def test_a_1_gb_line_in_a_csv_is_a_problem_not_a_memory_blowup(scratch: Path) -> None:
     """A CSV with a 1 GB line: the line is reported as a problem (file:line), the
     other rows are read, peak RSS stays under 200 MB, no traceback."""
