@@ -188,7 +188,9 @@ def _first(entries: list[Entry], attribute: str) -> str:
 
 
 def _recipient(person: _Person, address: Address, secure: bool) -> Recipient:
-    entries = sorted(person.entries, key=_rank, reverse=True)  # stable: file order on ties
+    found = person.entries
+    # Best first; sorted() is stable, so file order decides ties.
+    entries = found if len(found) == 1 else sorted(found, key=_rank, reverse=True)
     best = entries[0]
     recipient = Recipient(
         email=address.email,
@@ -201,31 +203,32 @@ def _recipient(person: _Person, address: Address, secure: bool) -> Recipient:
         title=_first(entries, "title"),
         organization=_first(entries, "organization"),
         language=_first(entries, "language"),
+        groups=_union(e.groups for e in found),
         other_emails=[a.email for a in person.addresses if a.key != address.key],
-        sources=[e.origin for e in person.entries],
+        phones=_union(e.phones for e in found),
+        postal=_union(e.postal for e in found),
+        sources=[e.origin for e in found],
         secure_network=secure,
     )
-    _gather(recipient, person.entries)
+    _exposure(recipient, found)
     return recipient
 
 
-def _gather(recipient: Recipient, entries: list[Entry]) -> None:
-    """Union of groups, phones, postal addresses; Sent-folder exposure facts."""
+def _union(lists: Iterable[list[str]]) -> list[str]:
+    """The non-empty values of ``lists``, each once, in the order first seen."""
+    return list(dict.fromkeys(v for values in lists for v in values if v))
+
+
+def _exposure(recipient: Recipient, entries: list[Entry]) -> None:
+    """What the Sent folders say: how often, when, and what during the window."""
     for entry in entries:
-        for target, values in (
-            (recipient.groups, entry.groups),
-            (recipient.phones, entry.phones),
-            (recipient.postal, entry.postal),
-        ):
-            target.extend(v for v in values if v and v not in target)
+        if not entry.from_sent_folder and not entry.sent_count:
+            continue
         recipient.sent_count += entry.sent_count
-        if entry.first_sent and (
-            recipient.first_sent is None or entry.first_sent < recipient.first_sent
-        ):
+        first, last = recipient.first_sent, recipient.last_sent
+        if entry.first_sent and (first is None or entry.first_sent < first):
             recipient.first_sent = entry.first_sent
-        if entry.last_sent and (
-            recipient.last_sent is None or entry.last_sent > recipient.last_sent
-        ):
+        if entry.last_sent and (last is None or entry.last_sent > last):
             recipient.last_sent = entry.last_sent
         for message in entry.window_messages:
             if message not in recipient.window_messages:
