@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every figure of BENCHMARKS.md, one after the other (never two at once: 2 cores).
+#   bench/run_all.sh [N] [LATENCY_N] [REPEAT]     defaults: 10000 300 3
+# Installs what is missing (Debian postfix with no daemon, mailmerge in its own venv
+# under ~/.cache/notify-bench) unless NO_INSTALL=1. Output: also in $OUT
+# (default ~/.cache/notify-bench/results.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+N=${1:-10000}
+LN=${2:-300}
+REPEAT=${3:-3}
+INSTALL=()
+OUT=${OUT:-$HOME/.cache/notify-bench/results.txt}
+mkdir -p "$(dirname "$OUT")"
+[ "${NO_INSTALL:-0}" = 1 ] && INSTALL=(--no-install)
+{
+  echo "## machine"
+  echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+  echo "python: $($PY -V 2>&1); notify: $($PY -c 'import notify; print(notify.__version__)')"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "## peers, loopback, smtp-sink"
+  $PY bench/peers.py --n "$N" --repeat "$REPEAT" "${INSTALL[@]}"
+  echo "## peers, 10 ms each way, smtp-sink"
+  $PY bench/peers.py --n "$LN" --repeat "$REPEAT" --delay-ms 10 "${INSTALL[@]}"
+  echo "## peers, 10 ms each way, aiosmtpd with STARTTLS and AUTH"
+  $PY bench/peers.py --n "$LN" --repeat "$REPEAT" --delay-ms 10 --server tls "${INSTALL[@]}"
+  echo "## peers, 10 ms each way, aiosmtpd with STARTTLS and AUTH, offering PIPELINING"
+  $PY bench/peers.py --n "$LN" --repeat "$REPEAT" --delay-ms 10 --server tls \
+    --server-pipelining "${INSTALL[@]}"
+  echo "## scale"
+  $PY bench/scale.py --sizes 10000,100000 "${INSTALL[@]}"
+  echo "## import"
+  $PY bench/import_ratio.py --vcards 100000 --rows 1000000
+  echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+} 2>&1 | tee "$OUT"

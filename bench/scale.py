@@ -1,0 +1,230 @@
+"""Benchmark: notify preview and send at 10k, 100k (and 1M) recipients; memory; resume.
+
+    .venv/bin/python bench/scale.py [--sizes 10000,100000] [--big] [--connections 4]
+        [--no-install] [--skip-preview] [--skip-send] [--skip-resume]
+
+For each N (``--big`` adds 1,000,000), from a generated CSV of N fictional recipients:
+
+- ``notify preview`` to a temporary outbox: seconds, msg/s and peak RSS of the notify
+  process (``os.wait4``);
+- ``notify send`` to Postfix smtp-sink (or notify's aiosmtpd server when smtp-sink is
+  missing) with ``--connections``: the same figures;
+- resume: ``notify send --limit N/2`` first, then a second ``notify send`` of the same
+  campaign, timed from its process start to the first new message accepted by a
+  counting aiosmtpd server (``bench/sinkserver.py``); the second run is then stopped
+  (SIGTERM: it finishes what is in flight and records it).
+
+Then says whether peak RSS is flat in N (largest / smallest under 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    TEMPLATE,
+    Background,
+    Measured,
+    bench_script,
+    code_state,
+    notify_command,
+    postfix_tools,
+    run_measured,
+    say,
+    smtp_sink,
+    write_config,
+    write_recipients,
+)
+from peers import clean_env, sent_in_journal
+
+FLAT = 1.5  # peak RSS at the largest N over the smallest: below this, "flat"
+
+
+@dataclass
+class Context:
+    """The options, the work folder and the sink every send goes to."""
+
+    args: argparse.Namespace
+    folder: Path
+    sink_port: int
+
+
+def notify_argv(folder: Path, *command: str) -> list[str]:
+    """``notify --config folder/notify.toml --journal folder/incident.db COMMAND...``."""
+    config, journal = folder / "notify.toml", folder / "incident.db"
+    return [*notify_command(), "--config", str(config), "--journal", str(journal), *command]
+
+
+def report(what: str, n: int, done: Measured) -> None:
+    """One line: seconds, msg/s, peak RSS, exit code."""
+    rate = n / done.seconds if done.seconds else 0.0
+    status = "" if done.returncode == 0 else f", exit {done.returncode} (error)"
+    say(
+        f"{what}, N={n}: {done.seconds:.1f} s, {rate:,.0f} msg/s, "
+        f"peak RSS {done.max_rss_mib:.0f} MiB, CPU {done.cpu_seconds:.1f} s{status}"
+    )
+
+
+def run_preview(ctx: Context, n: int, csv: Path) -> Measured:
+    """notify preview of N recipients to a temporary outbox (removed afterwards)."""
+    folder = ctx.folder / f"preview-{n}"
+    folder.mkdir()
+    write_config(folder / "notify.toml", ctx.sink_port, connections=1)
+    outbox = folder / "outbox"
+    argv = notify_argv(folder, "preview", "--template", TEMPLATE, str(csv), "--out", str(outbox))
+    done = run_measured(argv, cwd=folder, env=clean_env(), timeout=ctx.args.timeout)
+    report("preview", n, done)
+    shutil.rmtree(folder, ignore_errors=True)
+    return done
+
+
+def run_send(ctx: Context, n: int, csv: Path) -> Measured:
+    """notify send of N recipients to the sink; checks the journal says N sent."""
+    folder = ctx.folder / f"send-{n}"
+    folder.mkdir()
+    write_config(folder / "notify.toml", ctx.sink_port, connections=ctx.args.connections)
+    argv = notify_argv(folder, "send", "--template", TEMPLATE, str(csv), "--yes")
+    done = run_measured(argv, cwd=folder, env=clean_env(), timeout=ctx.args.timeout)
+    sent = sent_in_journal(folder / "incident.db")
+    report(f"send ({ctx.args.connections} conn)", n, done)
+    if sent != n:
+        say(f"error: send, N={n}: the journal holds {sent} sent, expected {n}")
+    shutil.rmtree(folder, ignore_errors=True)
+    return done
+
+
+def run_resume(ctx: Context, n: int, csv: Path) -> float | None:
+    """Seconds from the second run's start to the first new message at the server."""
+    folder = ctx.folder / f"resume-{n}"
+    folder.mkdir()
+    half = max(1, n // 2)
+    write_config(folder / "notify.toml", ctx.sink_port, connections=ctx.args.connections)
+    send = ("send", "--template", TEMPLATE, str(csv), "--yes")
+    first = run_measured(
+        notify_argv(folder, *send, "--limit", str(half)),
+        cwd=folder,
+        env=clean_env(),
+        timeout=ctx.args.timeout,
+    )
+    if first.returncode != 0:
+        say(f"error: resume, N={n}: the first run (--limit {half}) exited {first.returncode}")
+        return None
+    argv = [*bench_script("sinkserver.py"), "--max-seconds", str(ctx.args.timeout)]
+    with Background(argv, log=folder / "sinkserver.log", announces_port=True) as server:
+        server.start()
+        write_config(folder / "notify.toml", server.port, connections=ctx.args.connections)
+        took = _time_to_first(ctx, folder, send, server)
+    shutil.rmtree(folder, ignore_errors=True)
+    if took is not None:
+        say(f"resume, N={n} ({half} already sent): first new message after {took:.2f} s")
+    return took
+
+
+def _time_to_first(
+    ctx: Context, folder: Path, send: tuple[str, ...], server: Background
+) -> float | None:
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        notify_argv(folder, *send),
+        cwd=folder,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        line = server.wait_line(r"^first ", ctx.args.timeout)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # the engine finishes what is in flight
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    if line is None:
+        say(f"error: resume: no message reached the server (notify exited {proc.returncode})")
+        return None
+    return float(line.split()[1]) - started
+
+
+def flatness(rss: dict[int, float], what: str) -> None:
+    """Say whether peak RSS stays flat from the smallest to the largest N."""
+    if len(rss) < 2:
+        return
+    low, high = min(rss), max(rss)
+    factor = rss[high] / rss[low]
+    verdict = "yes" if factor < FLAT else "no"
+    say(
+        f"{what} RSS flat in N: {verdict} ({rss[low]:.0f} MiB at {low:,}, "
+        f"{rss[high]:.0f} MiB at {high:,}: x{factor:.2f})"
+    )
+
+
+def run_size(ctx: Context, n: int, rss: dict[str, dict[int, float]]) -> None:
+    """Every measure for one N."""
+    csv = write_recipients(ctx.folder / f"recipients-{n}.csv", n)
+    if not ctx.args.skip_preview:
+        done = run_preview(ctx, n, csv)
+        if done.returncode == 0:
+            rss["preview"][n] = done.max_rss_mib
+    if not ctx.args.skip_send:
+        done = run_send(ctx, n, csv)
+        if done.returncode == 0:
+            rss["send"][n] = done.max_rss_mib
+    if not ctx.args.skip_resume:
+        run_resume(ctx, n, csv)
+    csv.unlink()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated Ns")
+    parser.add_argument("--big", action="store_true", help="add N = 1,000,000")
+    parser.add_argument("--connections", type=int, default=4, help="sending.connections")
+    parser.add_argument("--no-install", action="store_true", help="never install Postfix")
+    parser.add_argument("--skip-preview", action="store_true")
+    parser.add_argument("--skip-send", action="store_true")
+    parser.add_argument("--skip-resume", action="store_true")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds per run")
+    args = parser.parse_args(argv)
+    args.sizes = sorted(
+        {int(s) for s in args.sizes.split(",") if s} | ({1_000_000} if args.big else set())
+    )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rss: dict[str, dict[int, float]] = {"preview": {}, "send": {}}
+    with tempfile.TemporaryDirectory(prefix="notify-scale-") as tmp:
+        folder = Path(tmp)
+        tools = postfix_tools(not args.no_install)
+        if tools is not None:
+            sink = smtp_sink(tools[0], folder)
+            what = "Postfix smtp-sink"
+        else:
+            argv_ = [*bench_script("sinkserver.py"), "--max-seconds", str(args.timeout * 4)]
+            sink = Background(argv_, log=folder / "sinkserver.log", announces_port=True).start()
+            what = "aiosmtpd (smtp-sink is not available)"
+        with sink:
+            say(code_state())
+            say(f"sizes: {', '.join(f'{n:,}' for n in args.sizes)}; sink: {what}")
+            for n in args.sizes:
+                run_size(Context(args, folder, sink.port), n, rss)
+    for what, figures in rss.items():
+        flatness(figures, what)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
