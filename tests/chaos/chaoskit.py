@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -23,6 +22,12 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
 from typing import IO, Any
+
+from sendhelpers import (
+    Run,
+    cli_env,
+    notify,  # noqa: F401 - re-exported for the chaos tests
+)
 
 from notify.journal import Journal, RecipientRecord
 from notify.localserver import LocalServer, MaildirHandler
@@ -80,45 +85,6 @@ def write_book(path: Path, count: int) -> Path:
     rows += [f"{address(n)},Jeanne{n},Dupont-{n}" for n in range(count)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
-
-
-@dataclass(frozen=True)
-class Run:
-    """One finished ``notify`` process."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        """stdout and stderr together."""
-        return self.out + self.err
-
-
-def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Our environment without any NOTIFY_* variable, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFY_")}
-    env["COLUMNS"] = "100"
-    env.update(extra or {})
-    return env
-
-
-def notify(
-    cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
-) -> Run:
-    """Run ``notify ARGS`` in ``cwd`` (stdin /dev/null) and wait, at most ``timeout``."""
-    done = subprocess.run(
-        [str(NOTIFY), *args],
-        cwd=cwd,
-        env=cli_env(env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
 
 
 @dataclass
