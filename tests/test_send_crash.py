@@ -89,7 +89,9 @@ def kill_then_resume(folder: Path, seed: int) -> int:
         time.sleep(rng.uniform(0.0, 1.5) if seed % 2 else rng.uniform(0.2, 2.0))
         child.kill()
         finish(child)
-        assert child.returncode == -signal.SIGKILL
+        # On a fast machine the run may finish before the random moment: that round
+        # is then a plain run (the test still requires kills that land mid-send).
+        assert child.returncode in (-signal.SIGKILL, 0)
         before = len(server.received)
         run_until_done(folder, book)
     check_round(folder, f"seed {seed}")
