@@ -91,7 +91,8 @@ def test_fold_prints_summary_and_unmatched(
     assert "Messages read: 11 new, 0 already read before." in out
     assert "Bounces matched to a recipient: 6 (5 permanent, 1 temporary or delayed)." in out
     assert "Delivered (auto-reply, read receipt): 2." in out
-    assert "tronque.eml" in out
+    # The path stays whole on its own line, whatever the terminal's width.
+    assert f"  {OWN / 'tronque.eml'}" in out.splitlines()
     with Journal.open(tmp_path / "incident.db", create=False) as journal:
         assert journal.find_recipient("dr.petit@clinique.example")[0].state == "bounced"
 

@@ -153,15 +153,18 @@ def _print_summary(summary: IntakeSummary) -> None:
         )
     if not summary.unmatched:
         return
-    table = Table(
-        title=f"Not matched to any recipient: read them yourself ({len(summary.unmatched)})",
-        title_justify="left",
+    # One block per message rather than a table: a path folded across table
+    # lines cannot be copied, and the user has to open each of these files.
+    out.print(
+        f"Not matched to any recipient: read them yourself ({len(summary.unmatched)})",
+        markup=False,
     )
-    for column in ("Source", "Kind", "Recipient", "Action", "Status", "Why"):
-        table.add_column(column, overflow="fold")
     for item in summary.unmatched:
-        table.add_row(
-            item.source, item.kind, item.recipient or "", item.action or "",
-            item.status or "", item.why,
-        )  # fmt: skip
-    out.print(table)
+        details = [item.kind]
+        if item.recipient:
+            details.append(f"recipient {item.recipient}")
+        if item.action or item.status:
+            details.append(" ".join(part for part in (item.action, item.status) if part))
+        details.append(item.why)
+        out.print(f"  {item.source}", markup=False)
+        out.print(f"    {' · '.join(details)}", markup=False)
