@@ -1,6 +1,7 @@
 """The command line: parses, calls the library, prints. Nothing else.
 
-Each module registers its commands on the one Typer ``app`` (notify.cli.app);
+Each module registers its commands on the one Typer ``app`` (notify.cli.app), which
+imports a command's module only when the command is used (``app.COMMANDS``);
 ``main`` turns notify's errors into messages and exit codes.
 """
 
@@ -8,18 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from notify.cli import bouncecmd as _bouncecmd
-from notify.cli import contacts as _contacts
-from notify.cli import democmd as _democmd
-from notify.cli import initcmd as _initcmd
-from notify.cli import reportcmd as _reportcmd
-from notify.cli import sendcmd as _sendcmd
-from notify.cli import templatecmd as _templatecmd
 from notify.cli.app import app, err
 from notify.errors import NotifyError, QuotaPaused
 
 __all__ = ["app", "main"]
-_COMMANDS = (_bouncecmd, _contacts, _democmd, _initcmd, _reportcmd, _sendcmd, _templatecmd)
 
 
 def main() -> None:

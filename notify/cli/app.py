@@ -1,9 +1,15 @@
-"""The Typer application, its consoles, global options and shared helpers."""
+"""The Typer application, its consoles, global options and shared helpers.
+
+Each command's module is imported only when that command runs (or when ``--help``
+lists them all): ``notify send`` does not pay for the IMAP and report machinery.
+:data:`COMMANDS` says which module defines which command; :class:`LazyGroup` loads it.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,12 +21,73 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from typer.core import TyperGroup
+from typer.main import get_command_from_info, get_command_name, get_group_from_info
 
 from notify import __version__
 from notify.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from typer import _click as click
+
+#: Every command, in the order ``--help`` lists them, and the module that defines it.
+COMMANDS: dict[str, str] = {
+    "bounces": "notify.cli.bouncecmd",
+    "contacts": "notify.cli.contacts",
+    "preview": "notify.cli.contacts",
+    "send": "notify.cli.sendcmd",
+    "status": "notify.cli.sendcmd",
+    "demo": "notify.cli.democmd",
+    "init": "notify.cli.initcmd",
+    "report": "notify.cli.reportcmd",
+    "mark": "notify.cli.reportcmd",
+    "templates": "notify.cli.templatecmd",
+}
+
+
+class LazyGroup(TyperGroup):
+    """The ``notify`` group: lists every command, imports a command's module on use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, whether its module is loaded or not."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, its module imported first; an unknown name loads them all (so
+        that the error suggests the right names)."""
+        if cmd_name not in self.commands:
+            wanted = [COMMANDS[cmd_name]] if cmd_name in COMMANDS else list(COMMANDS.values())
+            for module in dict.fromkeys(wanted):
+                importlib.import_module(module)
+            self._add_registered()
+        return self.commands.get(cmd_name)
+
+    def _add_registered(self) -> None:
+        """Build the click commands of what the imported modules registered on ``app``."""
+        for info in app.registered_commands:
+            if info.callback is None:  # pragma: no cover - Typer requires one
+                continue
+            name = info.name or get_command_name(info.callback.__name__)
+            if name not in self.commands:
+                self.commands[name] = get_command_from_info(
+                    info,
+                    pretty_exceptions_short=app.pretty_exceptions_short,
+                    rich_markup_mode=app.rich_markup_mode,
+                )
+        for group_info in app.registered_groups:
+            group = get_group_from_info(
+                group_info,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                suggest_commands=True,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+            if group.name and group.name not in self.commands:
+                self.commands[group.name] = group
+
+
 app = typer.Typer(
     name="notify",
+    cls=LazyGroup,
     help="Warn every correspondent or patient after a mailbox hijack or a data breach.",
     no_args_is_help=True,
     add_completion=False,

@@ -68,6 +68,10 @@ def encoded_words(text: str, first_room: int) -> list[str]:
     """
     words: list[str] = []
     room = max(min(first_room, _EW_MAX), _EW_OVERHEAD + 12) - _EW_OVERHEAD
+    # _Q_BYTE as a str.translate table, over the UTF-8 bytes read as Latin-1 characters.
+    whole = text.encode("utf-8").decode("latin-1").translate(_Q_BYTE)
+    if len(whole) <= room:  # one word: no cut to place (a short name, a short subject)
+        return [_EW_PREFIX + whole + "?="] if whole else []
     current: list[str] = []
     used = 0
     for piece in _q_chars(text):
@@ -140,13 +144,14 @@ def format_date(date: datetime) -> str:
             "the message date has no time zone",
             hint="Pass an aware datetime, for example datetime.now(timezone.utc).",
         )
-    return _format_date(date, offset)
+    return _format_date(date.replace(microsecond=0), offset)
 
 
 @lru_cache(maxsize=64)
 def _format_date(date: datetime, offset: timedelta) -> str:
     # ``offset`` is part of the key: aware datetimes of the same instant in two time
-    # zones are equal, but their Date headers are written differently.
+    # zones are equal, but their Date headers are written differently. The header
+    # has no fraction of a second: the caller drops it, so one second is one entry.
     return format_datetime(date)
 
 
@@ -159,6 +164,12 @@ def make_message_id(campaign_token: str, recipient_key: str, domain: str) -> str
     """
     digest = hashlib.sha256(f"{campaign_token}\x00{recipient_key}".encode()).digest()
     token = base64.b32encode(digest[:20]).decode("ascii")[:26].lower()
+    return f"<{token}@{_message_id_domain(domain)}>"
+
+
+@lru_cache(maxsize=16)
+def _message_id_domain(domain: str) -> str:
+    """``domain`` in IDNA form, checked once per domain (every message shares it)."""
     try:
         ascii_domain = domain.strip().lower().encode("idna").decode("ascii")
     except UnicodeError:
@@ -168,7 +179,7 @@ def make_message_id(campaign_token: str, recipient_key: str, domain: str) -> str
             f"{domain!r} cannot be used as a Message-ID domain",
             hint="Set [sender] address in notify.toml to a valid address.",
         )
-    return f"<{token}@{ascii_domain}>"
+    return ascii_domain
 
 
 def check_message_id(message_id: str) -> str:

@@ -70,7 +70,8 @@ class _Queue:
     """New messages from the source, plus retries ordered by when they are due."""
 
     def __init__(self, source: AsyncIterator[Outgoing] | Iterable[Outgoing]) -> None:
-        self._source = _aiter(source)
+        # An async iterator (notify send's composer) is pulled as it is: no extra layer.
+        self._source = source if isinstance(source, AsyncIterator) else _aiter(source)
         self._pull_lock = asyncio.Lock()
         self._retries: list[tuple[float, int, _Job]] = []
         self._seq = itertools.count()

@@ -83,14 +83,11 @@ from aiosmtplib import (
     SMTPResponseException,
     SMTPServerDisconnected,
 )
-from aiosmtplib.email import quote_address
 from aiosmtplib.protocol import (
     COMMAND_INJECTION_REGEX,
     MAX_LINE_LENGTH,
     MAX_RESPONSE_LENGTH,
-    PERIOD_REGEX,
     SMTPProtocol,
-    normalize_message_line_endings,
 )
 from aiosmtplib.typing import SMTPStatus
 
@@ -100,7 +97,9 @@ from notify.deliver.session import (
     TransactionState,
     envelope_options,
     needs_smtputf8,
+    quoted,
     smtputf8_refusal,
+    wire_content,
 )
 
 StepKind = Literal["content", "dot", "rset", "mail", "rcpt", "data"]
@@ -241,6 +240,8 @@ class ReplyReader(asyncio.Protocol):
 
     async def read(self, timeout: float | None) -> SMTPResponse:
         """The next reply, waiting at most ``timeout`` seconds for it."""
+        if self._replies:  # already here (the replies to a group mostly come at once)
+            return self._replies.popleft()
         try:
             async with asyncio.timeout(timeout):
                 while not self._replies:
@@ -281,11 +282,6 @@ def _command(verb: bytes, address: bytes, options: list[str]) -> bytes:
     return b" ".join(args) + b"\r\n"
 
 
-def _content(data: bytes) -> bytes:
-    """The message as sent after 354: CRLF line ends, dot-stuffed, then the final dot."""
-    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
-
-
 def _envelope(smtp: SMTP, slot: Slot) -> list[_Step] | Decision:
     """MAIL, RCPT and DATA for one message, or the decision when they cannot be
     written (SMTPUTF8 needed but not offered, an address unfit for a command line)."""
@@ -298,10 +294,10 @@ def _envelope(smtp: SMTP, slot: Slot) -> list[_Step] | Decision:
     mail_opts, rcpt_opts = envelope_options(smtp, message, utf8)
     try:
         slot.state.stage = "mail"
-        sender = quote_address(message.mail_from).encode(encoding)
+        sender = quoted(message.mail_from).encode(encoding)
         mail = _command(b"MAIL", b"FROM:" + sender, mail_opts)
         slot.state.stage = "rcpt"
-        rcpt = _command(b"RCPT", b"TO:" + quote_address(message.rcpt).encode(encoding), rcpt_opts)
+        rcpt = _command(b"RCPT", b"TO:" + quoted(message.rcpt).encode(encoding), rcpt_opts)
     except (ValueError, UnicodeError) as exc:
         return classify_error(exc, slot.state.stage)
     slot.state.stage = "mail"
@@ -376,7 +372,7 @@ class _Exchange:
         """MAIL, RCPT and DATA have all replied: content next, or a decision."""
         refusal = _refusal(slot)
         if refusal is None:
-            self.owed = _Step("content", _content(slot.message.data), slot)
+            self.owed = _Step("content", wire_content(slot.message.data), slot)
             return
         self._decide(slot, refusal)
         if slot.replies[2].code == 354:  # RFC 2920 section 3.1: DATA accepted anyway

@@ -1,0 +1,78 @@
+"""The command line loads a command's module only when that command is used.
+
+``notify send`` must not pay for the IMAP and report machinery; ``--help`` must still
+list every command, and :data:`notify.cli.app.COMMANDS` must name every command the
+modules register, with the module that registers it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+from typer import Context
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from notify.cli import app
+from notify.cli.app import COMMANDS
+
+
+def _loaded_after(*args: str) -> set[str]:
+    """The notify.cli modules loaded after running ``notify ARGS`` in a fresh interpreter."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from notify.cli import app\n"
+        f"result = CliRunner().invoke(app, {list(args)!r})\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('notify.cli.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_commands_names_what_each_module_registers() -> None:
+    """Importing every module registers exactly the commands of COMMANDS (whatever the
+    order of the imports), and the group lists them in the order of COMMANDS."""
+    for module in dict.fromkeys(COMMANDS.values()):
+        importlib.import_module(module)
+    group = get_command(app)
+    assert sorted(group.commands) == sorted(COMMANDS)  # type: ignore[attr-defined]
+    assert group.list_commands(Context(group)) == list(COMMANDS)  # type: ignore[attr-defined]
+    for name, module in COMMANDS.items():
+        command = group.commands[name]  # type: ignore[attr-defined]
+        callback = command.callback
+        assert callback is not None
+        # A sub-application (templates) is registered by its module too.
+        defined_in = getattr(callback, "__module__", "")
+        assert defined_in == module or name == "templates", (name, defined_in)
+
+
+def test_send_help_loads_the_send_module_only() -> None:
+    """``notify send --help`` loads neither the bounces nor the report commands."""
+    loaded = _loaded_after("send", "--help")
+    assert "notify.cli.sendcmd" in loaded
+    assert "notify.cli.bouncecmd" not in loaded
+    assert "notify.cli.reportcmd" not in loaded
+    assert "notify.cli.democmd" not in loaded
+
+
+def test_help_lists_every_command() -> None:
+    """The top-level help loads every module and names every command."""
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    commands = result.output.split("Commands:", 1)[1]
+    listed = [line.split()[0] for line in commands.strip().splitlines() if line.strip()]
+    assert listed == list(COMMANDS)
+
+
+def test_an_unknown_command_suggests_the_right_one() -> None:
+    """A misspelt command still gets the suggestion, whichever modules are loaded."""
+    result = CliRunner().invoke(app, ["sned"])
+    assert result.exit_code == 2
+    assert "Did you mean 'send'" in result.output
