@@ -6,6 +6,8 @@ SMTP PIPELINING (RFC 2920) is its sibling for a batch: :mod:`notify.deliver.pipe
 
 from __future__ import annotations
 
+import asyncio
+import re
 import ssl
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ from aiosmtplib import (
     SMTPServerDisconnected,
     SMTPTimeoutError,
 )
+from aiosmtplib.email import quote_address
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from notify.deliver.account import Account, fetch_oauth2_token
@@ -31,6 +34,13 @@ from notify.deliver.model import Outgoing
 from notify.errors import AccountError
 
 QUIT_TIMEOUT = 5.0
+# xtext leaves these characters as they are (RFC 3461 section 4: "!" to "~" but "+", "=").
+_XTEXT_PLAIN = re.compile(r"[!-*,-<>-~]*")
+# A dot-atom local part and a domain of letters, digits and hyphens, in ASCII: the
+# addresses aiosmtplib's quote_address gives back unchanged, within angle brackets.
+_SIMPLE_ADDRESS = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+)
 
 
 class SessionFailed(Exception):
@@ -50,9 +60,26 @@ class TransactionState:
     data_sent: bool = False
 
 
+class Client(SMTP):
+    """aiosmtplib's client, whose every close also closes the socket at once.
+
+    aiosmtplib closes its transport gracefully, on errors and after QUIT alike; over
+    TLS that waits for the server's close_notify, and when the event loop ends first
+    the socket is never closed (a descriptor held, a ResourceWarning). notify never
+    reuses a connection it closes, so the transport is aborted: the socket closes on
+    the loop's next turn.
+    """
+
+    def close(self) -> None:
+        transport = self.transport
+        super().close()
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+
+
 async def open_session(account: Account, tls: ssl.SSLContext | None, password: str | None) -> SMTP:
     """Connect, secure, greet and authenticate; raise SessionFailed or AccountError."""
-    smtp = SMTP(
+    smtp = Client(
         hostname=account.host,
         port=account.port,
         timeout=account.timeout,
@@ -116,7 +143,7 @@ async def _login(smtp: SMTP, account: Account, password: str | None) -> None:
 
 
 async def close_session(smtp: SMTP) -> None:
-    """Say QUIT (briefly) and close; never raises."""
+    """Say QUIT (briefly) and close, socket included; never raises."""
     try:
         if smtp.is_connected:
             await smtp.quit(timeout=min(QUIT_TIMEOUT, smtp.timeout or QUIT_TIMEOUT))
@@ -124,10 +151,13 @@ async def close_session(smtp: SMTP) -> None:
         pass
     finally:
         smtp.close()
+        await asyncio.sleep(0)  # the loop closes the socket on its next turn (see Client)
 
 
 def xtext(value: str) -> str:
     """Encode ``value`` as RFC 3461 xtext (for ENVID and ORCPT)."""
+    if _XTEXT_PLAIN.fullmatch(value):
+        return value
     out = []
     for byte in value.encode("utf-8"):
         if 33 <= byte <= 126 and byte not in (0x2B, 0x3D):
@@ -153,6 +183,30 @@ def xtext_decode(value: str) -> str:
         raw.extend(value[i].encode("utf-8"))
         i += 1
     return raw.decode("utf-8", "replace")
+
+
+def quoted(address: str) -> str:
+    """``<address>`` for MAIL FROM or RCPT TO, as aiosmtplib's ``quote_address`` gives it
+    (which refuses what cannot go on a command line), without parsing a plain address."""
+    if _SIMPLE_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return quote_address(address)
+
+
+def wire_content(data: bytes) -> bytes:
+    """The message as written after 354: CRLF line ends, dot-stuffed, the final dot.
+
+    A composed message already has CRLF line ends and rarely a line starting with a
+    dot: then it goes out as it is, without the two regular expressions.
+    """
+    if (
+        data.endswith(b"\r\n")
+        and not data.startswith(b".")
+        and b"\n." not in data
+        and data.count(b"\n") == data.count(b"\r") == data.count(b"\r\n")
+    ):
+        return data + b".\r\n"
+    return PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
 
 
 def needs_smtputf8(message: Outgoing) -> bool:
@@ -227,8 +281,7 @@ async def _data(smtp: SMTP, data: bytes, state: TransactionState) -> SMTPRespons
     protocol = smtp.protocol
     if protocol is None:
         raise SMTPServerDisconnected("Connection lost")
-    payload = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
-    protocol.write(payload)
+    protocol.write(wire_content(data))
     state.stage, state.data_sent = "data-end", True
     try:
         reply = await protocol.read_response(timeout=smtp.timeout)
