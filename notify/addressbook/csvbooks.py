@@ -9,33 +9,38 @@ row, and :class:`Problem` objects for rows that cannot be read. The steps:
 3. the header row is found (a preamble such as LinkedIn's "Notes:" is skipped;
    a first row holding an address means there is no header at all) and turned
    into a :class:`~notify.addressbook.csvheaders.ColumnPlan` once;
-4. each row then costs a few list look-ups. A row with the wrong number of cells,
-   NUL bytes, a cell over :data:`FIELD_LIMIT` characters or a quote that never
-   closes becomes a ``malformed`` Problem, and the lines after it are read again
-   so that one broken row never swallows the rest of the file;
+4. the text is cut into lines a block at a time (:class:`~notify.addressbook.textio.Lines`)
+   and fed to ``csv.reader``, whose ``line_num`` numbers the rows; a row on one
+   line with the header's width then costs a few list look-ups and one Entry.
+   A row with the wrong number of cells, NUL bytes, a cell over
+   :data:`FIELD_LIMIT` characters or a quote that never closes becomes a
+   ``malformed`` Problem, and the lines after it are read again so that one
+   broken row never swallows the rest of the file;
 5. no physical line is held beyond :data:`LINE_LIMIT` characters: the rest of a
-   longer one is read on in chunks and dropped, and the line is a ``malformed``
-   Problem (a 1 GB line costs a few megabytes, not gigabytes).
+   longer one is read on a block at a time and dropped, and the line is a
+   ``malformed`` Problem (a 1 GB line costs a few megabytes, not gigabytes).
 """
 
 from __future__ import annotations
 
 import csv
-import functools
-import io
+import dataclasses
 import itertools
 import re
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from notify.addressbook import csvheaders
 from notify.addressbook.csvheaders import ColumnPlan, PostalColumns
 from notify.addressbook.model import Entry, Origin, Problem
-from notify.addressbook.textio import open_text
+from notify.addressbook.textio import Lines, open_text
 from notify.errors import SourceError
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 FIELD_LIMIT = 256 * 1024  # characters in one cell: larger is an unclosed quote or garbage
 LINE_LIMIT = 4 * FIELD_LIMIT  # characters in one physical line: the rest of a longer one is skipped
@@ -47,9 +52,6 @@ _SAMPLE_LINES = 200
 _REPLAY_BUDGET = 1_000_000  # lines read again after broken rows, per file
 _QUOTED = re.compile(r'"[^"]*"')
 _MULTI = re.compile(r"\s*(?::::|;)\s*")  # Google's " ::: ", and ";"
-# Stands for a skipped overlong line: readline() never returns "" before the end of
-# the file, and csv reads it as nothing (an empty row, or nothing added to a cell).
-_SKIPPED = ""
 
 Item = csvheaders.Item
 
@@ -85,75 +87,38 @@ def read_csv(
 def _read(
     path: Path, stream: TextIO, mapping: Mapping[str, str] | None
 ) -> Iterator[Entry | Problem]:
-    lines = _Lines(stream)
-    sample, complete = _read_sample(lines)
+    """Find the column plan on the first lines; return the iterator over every row."""
+    lines = Lines(stream, LINE_LIMIT)
+    blocks = lines.blocks()
+    sample, complete = _read_sample(blocks)
     delimiter = sniff_delimiter(sample)
     # The plan is found on the sample alone, then the whole file is read from its
     # first line, so that every row (even the first ones) can be read again.
-    first = list(_Rows(_Lines(io.StringIO()), sample, delimiter, str(path)))
+    first: list[Item] = list(
+        _Rows(Lines.given(sample, LINE_LIMIT), delimiter, str(path)).items(_as_item)
+    )
     if not complete and first:
         first.pop()  # the sample may end inside the last row
     plan, header_line = csvheaders.find_plan(path, first, mapping)
-    rows = _Rows(lines, sample, delimiter, str(path))
-    yield from _Builder(plan, rows, str(path)).run(header_line)
+    rows = _Rows(lines, delimiter, str(path), blocks, header_line)
+    builder = _Builder(plan, rows, str(path))
+    return rows.items(_entry_builder(plan, str(path)), builder.width, builder.check)
 
 
-def _read_sample(lines: _Lines) -> tuple[list[str], bool]:
+def _read_sample(blocks: Iterator[list[str]]) -> tuple[list[str], bool]:
     """The first lines of the file, and whether they are the whole file."""
     sample: list[str] = []
     size = 0
-    while len(sample) < _SAMPLE_LINES and size < _SAMPLE_CHARS:
-        line = lines.read()
-        if not line:
-            return sample, True
-        if len(line) >= LINE_LIMIT:
-            kept = list(lines.finish(line))  # a skipped line holds nothing
-            sample.extend(kept)
-            size += sum(map(len, kept))
-        else:
-            sample.append(line)
-            size += len(line)
-    return sample, False
+    for line in itertools.chain.from_iterable(blocks):
+        if len(sample) >= _SAMPLE_LINES or size >= _SAMPLE_CHARS:
+            return sample, False
+        sample.append(line)
+        size += len(line)
+    return sample, len(sample) < _SAMPLE_LINES and size < _SAMPLE_CHARS
 
 
-class _Lines:
-    """The physical lines of a text stream, none held beyond :data:`LINE_LIMIT`.
-
-    Iterating reads lines of up to LINE_LIMIT characters at C speed; the reader
-    hands a line that fills the limit to :meth:`finish`.
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self.read: Callable[[], str] = functools.partial(stream.readline, LINE_LIMIT)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.read, "")
-
-    def finish(self, line: str) -> Iterator[str]:
-        """The lines standing for ``line``, read up to LINE_LIMIT characters.
-
-        A line that ends there is itself (with the ``\\n`` of a ``\\r\\n`` cut at
-        the limit); a longer one is read on in chunks, dropped and replaced by
-        :data:`_SKIPPED`. A line read to tell which comes after it.
-        """
-        read = self.read
-        skipping = False
-        while True:
-            if len(line) < LINE_LIMIT or line[-1] == "\n":  # the line (or the file) ends
-                yield _SKIPPED if skipping else line
-                return
-            if line[-1] == "\r":  # it ends, but "\r\n" may have been cut in two
-                after = read()
-                if after == "\n":
-                    yield _SKIPPED if skipping else line + after
-                    return
-                yield _SKIPPED if skipping else line
-                if not after:
-                    return
-                line, skipping = after, False
-                continue
-            skipping = True  # no end in sight: skip the rest, a chunk at a time
-            line = read()
+def _as_item(row: list[str], start: int) -> Item:
+    return start, row
 
 
 def sniff_delimiter(lines: Sequence[str]) -> str:
@@ -177,99 +142,150 @@ def sniff_delimiter(lines: Sequence[str]) -> str:
     return chosen
 
 
-class _Rows:
-    """Physical lines to csv rows, numbered by the line each row starts on.
+_T = TypeVar("_T")
+# check(row, first line, last line): a Problem for a row that does not fit, or None
+Check = Callable[[list[str], int, int], Problem | None]
 
-    Keeps the lines of the current record so that, after a broken row, the
-    lines following its first one can be read again (:meth:`replay`). An overlong
-    line is read as :data:`_SKIPPED` and reported after the row it falls in.
+
+class _Rows:
+    """csv rows of :class:`Lines`, each numbered by the physical line it starts on.
+
+    The line numbers come from the reader's ``line_num``; a row on one line whose
+    cells match the header goes straight to ``build``. After a broken row the
+    lines following its first one are read again (:meth:`replay`). The rows up to
+    ``header_line`` (a preamble and the header row) are skipped. An overlong line
+    is read as ``""`` and reported after the row it falls in.
     """
 
-    def __init__(self, lines: _Lines, first: list[str], delimiter: str, path: str) -> None:
+    def __init__(
+        self,
+        lines: Lines,
+        delimiter: str,
+        path: str,
+        blocks: Iterator[list[str]] | None = None,
+        header_line: int = 0,
+    ) -> None:
         self._lines = lines
-        self._base = iter(lines)
-        self._pending: deque[str] = deque(first)
+        self._blocks = lines.blocks() if blocks is None else blocks
         self._delimiter = delimiter
         self._path = path
-        self.record: list[str] = []
-        self._skipped: list[int] = []  # positions (from 1) in the record of skipped lines
-        self._restart_at: int | None = None
+        self._header = header_line  # > 0 until the header row is passed
         self._budget = _REPLAY_BUDGET
+        self._replay = 0  # the first line of a broken row to read again after, or 0
 
-    def _feed(self) -> Iterator[str]:
-        pending, record, skipped = self._pending, self.record, self._skipped
-        base, finish, limit = self._base, self._lines.finish, LINE_LIMIT
+    def _reader(self, first: int, end: int) -> Reader:
+        """A csv reader of the lines from ``first``; those up to ``end`` are read again."""
+        again = self._lines.since(first)
+        if end >= first:  # a skipped line read again is an empty one, reported once
+            again[: end - first + 1] = [line or "\n" for line in again[: end - first + 1]]
+        feed = itertools.chain(again, itertools.chain.from_iterable(self._blocks))
+        return csv.reader(feed, delimiter=self._delimiter, strict=False)
+
+    def items(
+        self,
+        build: Callable[[list[str], int], _T | None],
+        width: int = -1,
+        check: Check | None = None,
+    ) -> Iterator[_T | Problem]:
+        """What ``build`` makes of each row, and the Problems, in file order.
+
+        ``check`` is asked about rows that span lines or do not have ``width``
+        cells; without it, every row is built.
+        """
+        lines = self._lines
+        skipped, nul = lines.skipped, lines.nul
+        reader = self._reader(1, 0)
+        offset = end = 0  # line numbers: before the reader's first line; of the last row read
+        fast = -1 if self._header else width  # rows of this width on one line: no question
         while True:
-            while pending:
-                line = pending.popleft()
-                record.append(line)
-                if not line:  # _SKIPPED
-                    skipped.append(len(record))
-                yield line
-            for line in base:
-                if len(line) >= limit:  # rare: the line may go on beyond the limit
-                    pending.extend(finish(line))
-                    break
-                record.append(line)
-                yield line
-            else:
-                return
-
-    def _reader(self) -> Iterator[list[str]]:
-        return csv.reader(self._feed(), delimiter=self._delimiter, strict=False)
-
-    def replay(self, start: int) -> None:
-        """Read again the lines of the current record after its first one (line ``start``)."""
-        extra = [line or "\n" for line in self.record[1:]]  # a skipped line is reported once
-        if extra and len(extra) <= self._budget:
-            self._budget -= len(extra)
-            self._pending.extendleft(reversed(extra))
-            self._restart_at = start
-
-    def __iter__(self) -> Iterator[Item]:
-        record, skipped = self.record, self._skipped
-        reader = self._reader()
-        line = 0
-        while True:
-            if self._restart_at is not None:
-                line, self._restart_at = self._restart_at, None
-                reader = self._reader()
-            record.clear()
             try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                start = line + 1
-                line += len(record)
-                yield self._error(start, exc)
-                self.replay(start)
-            else:
-                start = line + 1
-                line += len(record)
-                if not row:
-                    pass
-                elif "\x00" in record[0] or (len(record) > 1 and any("\x00" in r for r in record)):
-                    yield Problem(
-                        Origin(self._path, start),
-                        "malformed",
-                        "the row contains NUL bytes (binary data); it was skipped",
-                    )
+                for row in reader:
+                    start = end + 1
+                    end = offset + reader.line_num
+                    lines.keep_from = end + 1
+                    if end == start and len(row) == fast and not nul:
+                        item = build(row, start)
+                        if item is not None:
+                            yield item
+                    else:
+                        yield from self._slow(row, start, end, build, check)
+                        fast = -1 if self._header else width
+                    if skipped:
+                        yield from self._too_long(end)
+                    if self._replay:
+                        break
                 else:
-                    yield start, row
-            if skipped:
-                yield from self._too_long(start)
+                    return
+            except csv.Error as exc:
+                start = end + 1
+                end = offset + reader.line_num
+                lines.keep_from = end + 1
+                if self._keep(start):
+                    yield self._error(start, exc)
+                self.replay(start, end)
+                if skipped:
+                    yield from self._too_long(end)
+            if self._replay:
+                offset, last = self._replay, end
+                self._replay = 0
+                end = offset
+                lines.keep_from = offset + 1
+                reader = self._reader(offset + 1, last)
 
-    def _too_long(self, start: int) -> Iterator[Problem]:
-        """A Problem for each overlong line of the record that began on line ``start``."""
-        for position in self._skipped:
-            number = start + position - 1
+    def _slow(
+        self,
+        row: list[str],
+        start: int,
+        end: int,
+        build: Callable[[list[str], int], _T | None],
+        check: Check | None,
+    ) -> Iterator[_T | Problem]:
+        """A row that is not plainly one line of the right width: checked first."""
+        if not row or not self._keep(start):
+            return
+        if self._lines.nul and any("\x00" in cell for cell in row):
             yield Problem(
-                Origin(self._path, number),
+                Origin(self._path, start),
                 "malformed",
-                f"line {number} is too long (over {LINE_LIMIT} characters): skipped",
+                "the row contains NUL bytes (binary data); it was skipped",
             )
-        self._skipped.clear()
+            return
+        if check is not None:
+            problem = check(row, start, end)
+            if problem is not None:
+                yield problem
+                return
+        item = build(row, start)
+        if item is not None:
+            yield item
+
+    def _keep(self, line: int) -> bool:
+        """False for what comes before the header row, and for the header row itself."""
+        header = self._header
+        if not header:
+            return True
+        if line < header:
+            return False
+        self._header = 0
+        return line > header
+
+    def replay(self, start: int, end: int) -> None:
+        """Read again the lines after ``start``, the first line of a row ending on ``end``."""
+        if start < end <= start + self._budget:
+            self._budget -= end - start
+            self._replay = start
+
+    def _too_long(self, end: int) -> Iterator[Problem]:
+        """A Problem for each overlong line up to line ``end``."""
+        skipped = self._lines.skipped
+        while skipped and skipped[0] <= end:
+            number = skipped.pop(0)
+            if self._keep(number):
+                yield Problem(
+                    Origin(self._path, number),
+                    "malformed",
+                    f"line {number} is too long (over {LINE_LIMIT} characters): skipped",
+                )
 
     def _error(self, start: int, exc: csv.Error) -> Problem:
         if "field limit" in str(exc):
@@ -283,7 +299,7 @@ class _Rows:
 
 
 class _Builder:
-    """Turns rows into Entries with the column plan fixed once for the file."""
+    """Checks rows against the column plan fixed once for the file."""
 
     def __init__(self, plan: ColumnPlan, rows: _Rows, path: str) -> None:
         self.plan = plan
@@ -297,44 +313,18 @@ class _Builder:
             self.need = self.width
         self.strict = tuple(sorted({*plan.emails, *plan.name, *plan.given, *plan.family}))
 
-    def run(self, header_line: int) -> Iterator[Entry | Problem]:
-        """Yield entries and problems for the rows after line ``header_line``."""
-        items = iter(self.rows)
-        for item in items:
-            if header_line == 0 or _line(item) >= header_line:
-                break  # the preamble and the header row itself are not contacts
-        else:
-            return
-        if header_line == 0 or _line(item) > header_line:
-            items = itertools.chain((item,), items)
-        build = _entry_builder(self.plan, self.path)
-        width, record = self.width, self.rows.record
-        for item in items:
-            if isinstance(item, Problem):
-                yield item
-                continue
-            start, row = item
-            if len(row) != width or len(record) > 1:
-                problem = self.check(start, row)
-                if problem is not None:
-                    yield problem
-                    continue
-            entry = build(row, start)
-            if entry is not None:
-                yield entry
-
-    def check(self, start: int, row: list[str]) -> Problem | None:
+    def check(self, row: list[str], start: int, end: int) -> Problem | None:
         """A Problem when the row's cells do not line up with the header."""
         n = len(row)
         fits = n == self.width or (
             self.need <= n < self.width or (n > self.width and not any(row[self.width :]))
         )
-        record = self.rows.record
-        if fits and not (len(record) > 1 and self._runaway(row)):
+        spans = end - start + 1
+        if fits and not (spans > 1 and self._runaway(row)):
             return None
-        if len(record) > 1:
-            self.rows.replay(start)
-            what = f"it spans {len(record)} lines (a quote that never closes?)"
+        if spans > 1:
+            self.rows.replay(start, end)
+            what = f"it spans {spans} lines (a quote that never closes?)"
             tail = "; the row was skipped and the lines after it read again"
         else:
             what, tail = "", "; the row was skipped"
@@ -349,16 +339,6 @@ class _Builder:
         return any("\n" in row[i] or "\r" in row[i] for i in self.strict if i < len(row))
 
 
-def _line(item: Item) -> int:
-    return item.origin.line if isinstance(item, Problem) else item[0]
-
-
-def _split(indices: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
-    """The first column of a field (-1, the empty cell appended to rows, if none)
-    and the others, read only when the first is empty."""
-    return (indices[0], indices[1:]) if indices else (-1, ())
-
-
 def _cells(indices: tuple[int, ...]) -> Callable[[list[str]], tuple[str, ...]]:
     """A function returning the cells at ``indices`` as a tuple (C-level when it can)."""
     if len(indices) == 1:
@@ -371,6 +351,26 @@ def _cells(indices: tuple[int, ...]) -> Callable[[list[str]], tuple[str, ...]]:
 
 
 _SCALARS = ("emails", "name", "given", "middle", "family", "civility", "title", "organization")
+# The fields the reader fills, in the order Entry's constructor takes them.
+_POSITIONAL = (
+    "origin", "emails", "preferred", "name", "given_name", "family_name", "civility", "title",
+    "organization", "language", "groups", "phones", "postal",
+)  # fmt: skip
+
+
+def _entry_maker() -> Callable[..., Entry]:
+    """Entry's constructor taking the :data:`_POSITIONAL` fields in that order.
+
+    Positional arguments cost less than 12 keywords (on a million rows); should
+    Entry's fields ever be declared in another order, keywords are used.
+    """
+    if tuple(f.name for f in dataclasses.fields(Entry))[: len(_POSITIONAL)] == _POSITIONAL:
+        return Entry
+
+    def by_name(*values: Any) -> Entry:
+        return Entry(**dict(zip(_POSITIONAL, values, strict=True)))
+
+    return by_name
 
 
 def _entry_builder(plan: ColumnPlan, path: str) -> Callable[[list[str], int], Entry | None]:
@@ -389,40 +389,51 @@ def _entry_builder(plan: ColumnPlan, path: str) -> Callable[[list[str], int], En
     more_emails = _cells(more.pop("emails")) if more["emails"] else None
     m_more = more.pop("middle")
     fallback = {_FIELDS.get(attr, attr): indices for attr, indices in more.items() if indices}
-    phones, groups = _cells(plan.phones), _cells(plan.groups)
+    phones = _cells(plan.phones) if plan.phones else None
+    groups = _cells(plan.groups) if plan.groups else None
     postal = [_postal_reader(columns) for columns in plan.postal]
+    make = _entry_maker()
 
     def build(row: list[str], start: int) -> Entry | None:
         row.append("")
         email, name, given, middle, family, civility, title, organization, language = scalars(row)
-        if ":" in email or ";" in email or "," in email:
+        if not email:
+            found = []
+        elif ":" in email or ";" in email or "," in email:
             found = _split_addresses(email)
         else:
-            found = [email.strip()] if email else []
+            found = [email.strip()]
         if more_emails is not None:
             found += _emails(more_emails(row))
-        entry = Entry(
-            origin=Origin(path, start),
-            emails=found,
-            name=name.strip(),
-            given_name=given.strip(),
-            family_name=family.strip(),
-            civility=civility.strip(),
-            title=title.strip(),
-            organization=organization.strip(),
-            language=language.strip(),
-            groups=_groups(groups(row)),
-            phones=_emails(phones(row)),
-            postal=[line for read in postal if (line := read(row))] if postal else [],
+        given = given.strip()
+        family = family.strip()
+        entry = make(
+            Origin(path, start),
+            found,
+            0,
+            name.strip(),
+            given,
+            family,
+            civility.strip(),
+            title.strip(),
+            organization.strip(),
+            language.strip(),
+            [] if groups is None else _groups(groups(row)),
+            [] if phones is None else _emails(phones(row)),
+            [line for read in postal if (line := read(row))] if postal else [],
         )
         if fallback:
             _fill(entry, row, fallback)
+            given, family = entry.given_name, entry.family_name
         if not entry.name:
             middle = middle.strip() or (_first(row, m_more) if m_more else "")
-            entry.name = _full_name(entry.given_name, middle, entry.family_name)
-        if not (found or entry.name or entry.phones or any(row)):
-            return None
-        return entry
+            if middle:
+                entry.name = " ".join(part for part in (given, middle, family) if part)
+            else:
+                entry.name = f"{given} {family}".strip()
+        if found or entry.name or entry.phones or any(row):
+            return entry
+        return None
 
     return build
 
@@ -435,12 +446,6 @@ def _fill(entry: Entry, row: list[str], fallback: Mapping[str, tuple[int, ...]])
 
 
 _FIELDS = {"given": "given_name", "family": "family_name"}
-
-
-def _full_name(given: str, middle: str, family: str) -> str:
-    if middle:
-        return " ".join(part for part in (given, middle, family) if part)
-    return f"{given} {family}".strip()
 
 
 def _first(row: list[str], indices: tuple[int, ...]) -> str:

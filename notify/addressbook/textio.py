@@ -9,6 +9,10 @@ its NUL bytes; otherwise the Windows code page is chosen from evidence (see
 any code page the file names itself (``CHARSET=`` in a vCard). Windows-1252
 wins for Western European text and is the answer when nothing contradicts it.
 The whole file is read in chunks, so memory stays flat however large it is.
+
+:class:`Lines` then cuts the decoded text into physical lines a block at a time
+(``str.splitlines`` at C speed, not one ``readline`` call per line), numbers them
+and never holds a line longer than a limit.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from __future__ import annotations
 import codecs
 import io
 import re
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from notify.addressbook import _codepages
 from notify.errors import SourceError
@@ -189,3 +195,115 @@ def open_text(
         yield text, detected
     finally:
         text.close()
+
+
+BLOCK = 32 * 1024  # characters decoded and cut into lines at a time
+# Characters str.splitlines() also takes for line ends, unlike csv and readline():
+# a block holding one of them is cut by _LINE instead.
+_OTHER_BREAKS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+
+
+def _cut(text: str) -> list[str]:
+    """``text`` cut after each ``\\n``, ``\\r\\n`` or ``\\r``, the ends kept."""
+    for char in _OTHER_BREAKS:
+        if char in text:
+            return _LINE.findall(text)
+    return text.splitlines(True)
+
+
+class Lines:
+    """The physical lines of a text stream, numbered from 1, ends kept (``newline=""``).
+
+    The stream is read :data:`BLOCK` characters at a time and each block cut into
+    lines at C speed; iterating over :meth:`blocks` (flattened by the caller)
+    costs nothing per line. A line of ``limit`` characters or more (its end not
+    counted) is never held whole: it comes out as ``""`` and its number is added
+    to :attr:`skipped`, for the caller to report. :attr:`nul` is non-empty once
+    a NUL character has been read.
+
+    The blocks holding line :attr:`keep_from` and after are kept, so that
+    :meth:`since` can give lines again: the caller moves ``keep_from`` forward as
+    it reads (to the first line it may want again), or every block is kept.
+    """
+
+    def __init__(self, stream: TextIO, limit: int, block: int | None = None) -> None:
+        self._read = stream.read
+        self._limit = limit
+        self._block = min(block or BLOCK, limit - 1)  # a line never spans three blocks
+        self.count = 0  # lines produced so far: the number of the last one
+        self.skipped: list[int] = []  # numbers of overlong lines, in order
+        self.nul: list[bool] = []  # non-empty once a NUL character was read
+        self.keep_from = 1
+        self._kept: deque[tuple[int, list[str]]] = deque()  # (number of the first line, lines)
+        self._given: list[str] | None = None
+
+    @classmethod
+    def given(cls, lines: list[str], limit: int) -> Lines:
+        """Lines already cut (a sample of another Lines): ``""`` is a skipped line."""
+        made = cls(io.StringIO(), limit)
+        made._given = lines
+        return made
+
+    def blocks(self) -> Iterator[list[str]]:
+        """The lines, a block at a time (each list is kept: do not change it)."""
+        if self._given is not None:
+            self.skipped.extend(i for i, line in enumerate(self._given, 1) if not line)
+            if any("\x00" in line for line in self._given):
+                self.nul.append(True)
+            if self._given:
+                yield self._keep(list(self._given))
+            return
+        read, size, limit = self._read, self._block, self._limit
+        carry = ""  # the start of a line whose end is not read yet
+        skipping = False  # carry belongs to an overlong line: dropped
+        while True:
+            self._trim()  # before the next block is cut: only one is held
+            block = read(size)
+            if not block:
+                break
+            if "\x00" in block:
+                self.nul.append(True)
+            lines = _cut(carry + block if carry else block)
+            del block
+            carry = lines.pop()
+            if carry[-1] == "\n":  # complete ("\r" may be half of "\r\n": held)
+                lines.append(carry)
+                carry = ""
+            if lines:
+                first = lines[0]
+                if skipping or (len(first) > limit and len(first.rstrip("\r\n")) >= limit):
+                    lines[0] = ""
+                    self.skipped.append(self.count + 1)
+                    skipping = False
+            if len(carry) > limit or (len(carry) == limit and carry[-1] != "\r"):
+                skipping = True  # the line goes on: no need to hold it
+            if skipping:
+                carry = "\r" if carry.endswith("\r") else ""
+            if lines:
+                yield self._keep(lines)
+            del lines
+        if carry or skipping:
+            if skipping:
+                self.skipped.append(self.count + 1)
+            yield self._keep(["" if skipping else carry])
+
+    def _trim(self) -> None:
+        """Forget the blocks that end before line :attr:`keep_from`."""
+        kept, keep_from = self._kept, self.keep_from
+        while kept and kept[0][0] + len(kept[0][1]) <= keep_from:
+            kept.popleft()
+
+    def _keep(self, lines: list[str]) -> list[str]:
+        self._trim()
+        self._kept.append((self.count + 1, lines))
+        self.count += len(lines)
+        return lines
+
+    def since(self, first: int) -> list[str]:
+        """The lines read from number ``first`` on (it must not be before ``keep_from``)."""
+        out: list[str] = []
+        for number, lines in self._kept:
+            if number + len(lines) > first:
+                out.extend(lines[max(first - number, 0) :])
+        return out
