@@ -9,10 +9,14 @@ For each N (``--big`` adds 1,000,000), from a generated CSV of N fictional recip
   process (``os.wait4``);
 - ``notify send`` to Postfix smtp-sink (or notify's aiosmtpd server when smtp-sink is
   missing) with ``--connections``: the same figures;
-- resume: ``notify send --limit N/2`` first, then a second ``notify send`` of the same
-  campaign, timed from its process start to the first new message accepted by a
-  counting aiosmtpd server (``bench/sinkserver.py``); the second run is then stopped
-  (SIGTERM: it finishes what is in flight and records it).
+- resume: ``notify send --limit N/2`` first (notify's own code, to the sink), then two
+  resuming runs of the same campaign, each timed from its process start to the first
+  new message accepted by a fresh counting aiosmtpd server (``bench/sinkserver.py``):
+  with the same sources given again (what a user re-typing the command does), then
+  without any (``notify send --template NAME``: the campaign recorded in the journal).
+  Each is then stopped (SIGTERM: it finishes what is in flight and records it); its
+  CPU time (user+sys) and peak RSS come from ``os.wait4``, so they include the
+  messages in flight and the shutdown (an upper bound for the start-up).
 
 Then says whether peak RSS is flat in N (largest / smallest under 1.5).
 """
@@ -20,11 +24,14 @@ Then says whether peak RSS is flat in N (largest / smallest under 1.5).
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,8 +109,17 @@ def run_send(ctx: Context, n: int, csv: Path) -> Measured:
     return done
 
 
-def run_resume(ctx: Context, n: int, csv: Path) -> float | None:
-    """Seconds from the second run's start to the first new message at the server."""
+@dataclass(frozen=True)
+class FirstMessage:
+    """A resuming run: seconds to its first message; CPU and peak RSS until stopped."""
+
+    seconds: float
+    cpu_seconds: float
+    max_rss_mib: float
+
+
+def run_resume(ctx: Context, n: int, csv: Path) -> dict[str, FirstMessage | None]:
+    """Half sent by a first run, then a resume with the sources, then one without."""
     folder = ctx.folder / f"resume-{n}"
     folder.mkdir()
     half = max(1, n // 2)
@@ -117,21 +133,42 @@ def run_resume(ctx: Context, n: int, csv: Path) -> float | None:
     )
     if first.returncode != 0:
         say(f"error: resume, N={n}: the first run (--limit {half}) exited {first.returncode}")
-        return None
+        return {}
+    say(
+        f"resume, N={n}: the first run sent {half} in {first.seconds:.1f} s "
+        f"(CPU {first.cpu_seconds:.1f} s)"
+    )
+    ways = {
+        "with the sources": send,
+        "without sources": ("send", "--template", TEMPLATE, "--yes"),
+    }
+    found: dict[str, FirstMessage | None] = {}
+    for way, argv in ways.items():
+        sent = sent_in_journal(folder / "incident.db")
+        took = _resume_once(ctx, folder, argv)
+        found[way] = took
+        if took is not None:
+            say(
+                f"resume {way}, N={n} ({sent} already sent): first new message after "
+                f"{took.seconds:.2f} s; until stopped: CPU {took.cpu_seconds:.2f} s, "
+                f"peak RSS {took.max_rss_mib:.0f} MiB"
+            )
+    shutil.rmtree(folder, ignore_errors=True)
+    return found
+
+
+def _resume_once(ctx: Context, folder: Path, send: tuple[str, ...]) -> FirstMessage | None:
+    """One resuming run against a fresh counting server (its first message is ours)."""
     argv = [*bench_script("sinkserver.py"), "--max-seconds", str(ctx.args.timeout)]
     with Background(argv, log=folder / "sinkserver.log", announces_port=True) as server:
         server.start()
         write_config(folder / "notify.toml", server.port, connections=ctx.args.connections)
-        took = _time_to_first(ctx, folder, send, server)
-    shutil.rmtree(folder, ignore_errors=True)
-    if took is not None:
-        say(f"resume, N={n} ({half} already sent): first new message after {took:.2f} s")
-    return took
+        return _time_to_first(ctx, folder, send, server)
 
 
 def _time_to_first(
     ctx: Context, folder: Path, send: tuple[str, ...], server: Background
-) -> float | None:
+) -> FirstMessage | None:
     started = time.monotonic()
     proc = subprocess.Popen(
         notify_argv(folder, *send),
@@ -141,20 +178,38 @@ def _time_to_first(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    line, ended = None, None
     try:
-        line = server.wait_line(r"^first ", ctx.args.timeout)
+        deadline = started + ctx.args.timeout
+        while line is None and ended is None and time.monotonic() < deadline:
+            line = server.wait_line(r"^first ", 0.5)
+            if line is None:  # stop waiting when notify ended without sending (an error)
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                ended = (status, usage) if pid else None
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # the engine finishes what is in flight
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        if ended is None:
+            # Not proc.poll(): it would reap the child before os.wait4 reads its usage
+            # (an exited, unreaped child keeps its pid: the signal reaches no other).
+            os.kill(proc.pid, signal.SIGTERM)  # the engine finishes what is in flight
+            ended = _reap(proc)
+    code = proc.returncode = os.waitstatus_to_exitcode(ended[0])
     if line is None:
-        say(f"error: resume: no message reached the server (notify exited {proc.returncode})")
+        say(f"error: resume: no message reached the server (notify exited {code})")
         return None
-    return float(line.split()[1]) - started
+    cpu, rss = ended[1].ru_utime + ended[1].ru_stime, ended[1].ru_maxrss / 1024
+    return FirstMessage(float(line.split()[1]) - started, cpu, rss)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> tuple[int, resource.struct_rusage]:
+    """Wait for ``proc`` (killed after 60 s): its wait status and resource usage."""
+    timer = threading.Timer(60, proc.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return status, usage
 
 
 def flatness(rss: dict[int, float], what: str) -> None:

@@ -9,7 +9,7 @@ message with the same Message-ID and Date (byte for byte the same message).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Container, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -18,6 +18,7 @@ from typing import Any, Literal
 from notify.addressbook.model import Recipient
 from notify.campaign import Limits
 from notify.compose import Composed, Composer, TemplateSet
+from notify.compose.mime import format_date
 from notify.deliver import Account, Attempt, DeliverySummary, Outgoing, Policy, deliver
 from notify.errors import QuotaPaused
 from notify.journal import (
@@ -158,27 +159,25 @@ async def outgoing_messages(
     token: str,
     mail_from: str,
     clock: Callable[[], datetime],
-    only: Container[str] | None = None,
+    roster: bool = False,
 ) -> AsyncIterator[Outgoing]:
     """Compose, lazily and in exposure order, every message the journal says is due.
 
-    ``only`` holds the identity keys of this run's recipients: a recipient added by an
-    earlier run but no longer in the sources (removed, or excluded since) is left
-    pending, never sent by this run.
+    ``roster``: only this run's recipients (the journal's roster, see
+    :meth:`Journal.add_recipients`): a recipient added by an earlier run but no longer
+    in the sources (removed, or excluded since) is left pending, never sent by this run.
     """
     after: int | None = None
-    while page := journal.to_send(campaign.id, limit=PAGE, after=after):
+    while page := journal.to_send(campaign.id, limit=PAGE, after=after, roster=roster):
         after = page[-1].rank
         for record in page:
             if record.id in recorder.in_flight:  # already queued in this run
-                continue
-            if only is not None and record.key not in only:
                 continue
             recipient = record.recipient
             message_id = record.message_id or composer.message_id_for(recipient, token)
             date = _date_of(record, clock())
             composed = composer.compose(recipient, message_id=message_id, date=date)
-            recorder.remember(record.id, composed, _date_header(composed))
+            recorder.remember(record.id, composed, format_date(date))
             yield Outgoing(
                 ref=record.id,
                 mail_from=mail_from,
@@ -188,14 +187,6 @@ async def outgoing_messages(
                 needs_smtputf8=composed.needs_smtputf8,
             )
         await asyncio.sleep(0)
-
-
-def _date_header(composed: Composed) -> str:
-    head = composed.data.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
-    for line in head.split("\r\n"):
-        if line.lower().startswith("date:"):
-            return line[5:].strip()
-    return ""
 
 
 def envid_for(campaign_id: int, recipient_id: int) -> str:
@@ -280,7 +271,7 @@ async def send_campaign(
     mail_from: str,
     clock: Callable[[], datetime],
     on_attempt: Callable[[Attempt], None] | None = None,
-    only: Container[str] | None = None,
+    roster: bool = False,
 ) -> DeliverySummary:
     """Send every due message of ``campaign``; the caller holds the sending lock.
 
@@ -299,7 +290,7 @@ async def send_campaign(
             token=token,
             mail_from=mail_from,
             clock=clock,
-            only=only,
+            roster=roster,
         )
         try:
             summary = await deliver(messages, account, replace(policy, cap=cap), recorder)

@@ -88,9 +88,13 @@ def test_scale_prints_time_rss_flatness_and_resume() -> None:
                 out,
                 re.M,
             )
-        assert re.search(
-            rf"^resume, N={n} \(\d+ already sent\): first new message after [\d.]+ s$", out, re.M
-        )
+        for way in ("with the sources", "without sources"):
+            assert re.search(
+                rf"^resume {way}, N={n} \(\d+ already sent\): first new message after "
+                r"[\d.]+ s; until stopped: CPU [\d.]+ s, peak RSS \d+ MiB$",
+                out,
+                re.M,
+            )
     assert re.search(r"^send RSS flat in N: (yes|no) ", out, re.M)
     assert "error:" not in out
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +19,17 @@ Sources = Annotated[
     list[Path],
     typer.Argument(
         metavar="SOURCE", help="Address books: .vcf, .csv, a Sent folder (mbox or Maildir)."
+    ),
+]
+# notify send alone may be run without sources: it then resumes the campaign recorded.
+SendSources = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        metavar="SOURCE",
+        help="Address books: .vcf, .csv, a Sent folder (mbox or Maildir). Without any, "
+        "resume the campaign of --template recorded in the journal: every recipient still "
+        "due from the last address books given is sent, without reading them again.",
+        show_default=False,
     ),
 ]
 MapOpt = Annotated[
@@ -97,6 +108,19 @@ def _exclusions(items: Sequence[str] | None) -> tuple[str, ...]:
         else:
             found.append(item)
     return tuple(found)
+
+
+def refuse_without_sources(given: Mapping[str, object]) -> None:
+    """``notify send`` without SOURCE: refuse the options ``given`` (name: value) that
+    need address books, rather than ignore them."""
+    used = [name for name, value in given.items() if value]
+    if used:
+        raise UsageError(
+            f"{', '.join(used)} {'needs' if len(used) == 1 else 'need'} the address books "
+            "(SOURCE...), and none is given",
+            hint="Give the address books as for the first run, or run 'notify send "
+            "--template NAME' alone to resume the campaign recorded in the journal.",
+        )
 
 
 def import_contacts(

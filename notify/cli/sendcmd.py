@@ -5,6 +5,10 @@ asks before sending unless ``--yes`` (and refuses without a terminal to ask on),
 shows progress (a bar on a terminal, a line now and then otherwise), and stops
 gracefully on SIGINT or SIGTERM: the messages in flight finish and are recorded,
 exit 130, and the same command resumes.
+
+With address books only this run's recipients are sent (a contact removed from them
+since is left pending); without, the campaign recorded in the journal is resumed with
+the recipients of the last address books given.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Coroutine, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -44,11 +48,12 @@ from notify.cli.options import (
     MapOpt,
     MinCountOpt,
     SecureOpt,
+    SendSources,
     SinceOpt,
-    Sources,
     TemplateOpt,
     WindowOpt,
     import_contacts,
+    refuse_without_sources,
 )
 from notify.compose import Composer
 from notify.deliver import (
@@ -163,8 +168,8 @@ def ask(yes: bool, question: str) -> None:
 
 @app.command()
 def send(
-    sources: Sources,
     template: TemplateOpt,
+    sources: SendSources = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Send at most N messages in this run.")
@@ -182,29 +187,43 @@ def send(
     min_count: MinCountOpt = 1,
     window: WindowOpt = False,
 ) -> None:
-    """Send one message per recipient, record everything, resume where a run stopped."""
+    """Send one message per recipient, record everything, resume where a run stopped.
+
+    Without SOURCE, resume the campaign of --template recorded in the journal: every
+    recipient still due from the last address books given is sent (they are not read
+    again).
+    """
     with graceful_stop():
+        if not sources:
+            refuse_without_sources(
+                {"--map": mapping, "--encoding": encoding, "--exclude": exclude,
+                 "--group": group, "--all-addresses": all_addresses,
+                 "--include-secure": include_secure, "--since": since,
+                 "--min-count": min_count != 1, "--window": window, "--test": test}
+            )  # fmt: skip
         settings = _settings()
         composer = _composer(settings, template)
         account = account_from_settings(settings.smtp)
-        result = import_contacts(
-            settings,
-            sources,
-            mapping=mapping,
-            encoding=encoding,
-            exclude=exclude,
-            groups=group,
-            all_addresses=all_addresses,
-            include_secure=include_secure,
-            since=since,
-            min_count=min_count,
-            window_only=window,
-        )
-        views.print_problems(err, result)
+        result = None
+        if sources:
+            result = import_contacts(
+                settings,
+                sources,
+                mapping=mapping,
+                encoding=encoding,
+                exclude=exclude,
+                groups=group,
+                all_addresses=all_addresses,
+                include_secure=include_secure,
+                since=since,
+                min_count=min_count,
+                window_only=window,
+            )
+            views.print_problems(err, result)
         warning = dmarc_warning(settings)
         if warning:
             err.print("warning: " + warning, markup=False)
-        if test:
+        if test and result is not None:
             send_test(settings, composer, account, result.contacts.recipients, yes)
             return
         code = run_send(
@@ -217,19 +236,20 @@ def send_test(
     settings: Settings,
     composer: Composer,
     account: Account,
-    recipients: list[Recipient],
+    recipients: Iterable[Recipient],
     yes: bool,
 ) -> None:
     """Send one sample, as the first recipient would get it, to the sender alone."""
-    if not recipients:
+    first = next(iter(recipients), None)
+    if first is None:
         raise UsageError("no recipient to build a sample from")
     sender = clean(settings.sender.address)
-    sample = sending.sample_recipient(recipients[0], sender.email, sender.ascii_email)
+    sample = sending.sample_recipient(first, sender.email, sender.ascii_email)
     now = datetime.now().astimezone()
     composed = composer.compose(
         sample, message_id=composer.message_id_for(sample, f"test|{now.isoformat()}"), date=now
     )
-    ask(yes, f"Send one sample (as {recipients[0].email} would get it) to {sender.email}?")
+    ask(yes, f"Send one sample (as {first.email} would get it) to {sender.email}?")
     outgoing = Outgoing(0, sender.ascii_email, composed.to, composed.data)
     seen: list[Attempt] = []
     summary = stopper.run(
@@ -258,15 +278,50 @@ def _due(counts: Mapping[State, int]) -> int:
     return sum(counts.get(s, 0) for s in SENDABLE)
 
 
-def _due_split(journal: Journal, campaign: Campaign, keys: frozenset[str]) -> tuple[int, int]:
-    """(due and in this run's sources, due but not in them)."""
-    here = aside = 0
-    for record in journal.iter_recipients(campaign.id, states=SENDABLE):
-        if record.key in keys:
-            here += 1
-        else:
-            aside += 1
-    return here, aside
+def _due_split(journal: Journal, campaign: Campaign) -> tuple[int, int]:
+    """(due and in the campaign's roster, due but not in it): two index counts.
+
+    The roster is the recipients of the last run given address books: this run's
+    when it was given some, else the one a resume takes up.
+    """
+    due = journal.due(campaign.id, roster=True)
+    return due, journal.due(campaign.id) - due
+
+
+def _print_scope(resumed: str | None, aside: int) -> None:
+    """Who this run is for: the campaign ``resumed`` as recorded, or the sources given
+    (``aside``: due recipients of earlier runs missing from the last sources)."""
+    if resumed is not None:
+        out.print(
+            f"Resuming campaign {resumed!r} as recorded in the journal: every recipient "
+            "still due from the last address books given is sent (they are not read "
+            "again).",
+            markup=False,
+        )
+    if aside:
+        where = "the last address books given" if resumed is not None else "these sources"
+        out.print(
+            f"{views.plural(aside, 'recipient')} of earlier runs not in {where} "
+            "(removed or excluded since): left pending, not sent by this run.",
+            markup=False,
+        )
+
+
+def _no_campaign(template: str, journal_path: Path) -> UsageError:
+    return UsageError(
+        f"no campaign of template {template!r} in journal {journal_path} to resume",
+        hint="Give the address books (notify send --template NAME SOURCE...) to start it.",
+    )
+
+
+def _add_run(journal: Journal, campaign: Campaign, result: Import | None) -> int:
+    """Add this run's recipients (they become the campaign's roster); how many are new."""
+    if result is None:
+        return 0
+    added = journal.add_recipients(campaign.id, exposure_order(result.contacts.recipients))
+    # People this account cannot write to are kept for the report's follow-up list.
+    journal.record_unreachable(campaign.id, [*result.contacts.unreachable, *result.contacts.secure])
+    return added
 
 
 def account_line(account: Account) -> str:
@@ -342,34 +397,33 @@ def run_send(
     settings: Settings,
     composer: Composer,
     account: Account,
-    result: Import,
+    result: Import | None,
     template: str,
     journal_path: Path,
     *,
     yes: bool,
     limit: int | None,
 ) -> int:
-    """Add the new recipients, show the plan, ask, send what is due; the exit code."""
+    """Add the new recipients, show the plan, ask, send what is due; the exit code.
+
+    ``result`` None: resume the campaign of ``template`` recorded in the journal (a
+    :class:`UsageError` when there is none), every recipient due in it.
+    """
     token = campaign_token(settings, template)
     limits = effective_limits(settings)
-    with Journal.open(journal_path) as journal, journal.sending_lock():
+    resume = result is None
+    if resume and not journal_path.exists():
+        raise _no_campaign(template, journal_path)
+    with Journal.open(journal_path, create=not resume) as journal, journal.sending_lock():
+        if resume and journal.find_campaign(template) is None:
+            raise _no_campaign(template, journal_path)
         recovered = journal.recover()
         campaign = sending.open_campaign(
             journal, settings, composer.template_set, template=template, token=token
         )
-        added = journal.add_recipients(campaign.id, exposure_order(result.contacts.recipients))
-        # People this account cannot write to are kept for the report's follow-up list.
-        journal.record_unreachable(
-            campaign.id, [*result.contacts.unreachable, *result.contacts.secure]
-        )
-        keys = frozenset(r.key for r in result.contacts.recipients)
-        due, aside = _due_split(journal, campaign, keys)
-        if aside:
-            out.print(
-                f"{views.plural(aside, 'recipient')} of earlier runs not in these sources "
-                "(removed or excluded since): left pending, not sent by this run.",
-                markup=False,
-            )
+        added = _add_run(journal, campaign, result)
+        due, aside = _due_split(journal, campaign)
+        _print_scope(template if resume else None, aside)
         if due == 0:
             out.print("0 messages to send: every recipient was already handled.", markup=False)
             views.print_counts(out, journal, campaign)
@@ -382,7 +436,7 @@ def run_send(
         _print_lines(plan_lines(due, added, recovered, account, limits, cap))
         count = due if cap.cap is None else min(due, cap.cap)
         ask(yes, f"Send {count} messages now?")
-        return _send_due(settings, composer, account, journal, campaign, cap, token, count, keys)
+        return _send_due(settings, composer, account, journal, campaign, cap, token, count)
 
 
 def _print_lines(lines: list[str]) -> None:
@@ -399,7 +453,6 @@ def _send_due(
     cap: sending.RunCap,
     token: str,
     count: int,
-    keys: frozenset[str],
 ) -> int:
     """Send, print the counts, and turn the outcome into the exit code."""
     policy = Policy.from_settings(
@@ -418,14 +471,14 @@ def _send_due(
                     mail_from=clean(settings.sender.address).ascii_email,
                     clock=lambda: datetime.now().astimezone(),
                     on_attempt=ticker.attempt,
-                    only=keys,
+                    roster=True,
                 )
             )
     except NotifyError:
         views.print_counts(out, journal, campaign)
         raise
     views.print_counts(out, journal, campaign)
-    return _outcome(journal, campaign, summary, cap, keys)
+    return _outcome(journal, campaign, summary, cap)
 
 
 def _outcome(
@@ -433,10 +486,9 @@ def _outcome(
     campaign: Campaign,
     summary: DeliverySummary,
     cap: sending.RunCap,
-    keys: frozenset[str],
 ) -> int:
     final = journal.counts(campaign.id)
-    left, _ = _due_split(journal, campaign, keys)
+    left = journal.due(campaign.id, roster=True)
     if summary.cap_reached and left:
         if cap.by == "day":
             raise QuotaPaused(

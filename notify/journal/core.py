@@ -240,23 +240,36 @@ class Journal:
 
         Identities already in the campaign are left untouched, so a rerun only
         picks up contacts added to the sources since. One transaction.
+
+        ``people`` also become the campaign's *roster*: the recipients of its last
+        run given address books, new or not (their row ids, in the journal: nothing
+        per person in Python), for ``roster=True`` in :meth:`to_send` and :meth:`due`.
         """
         with self._write() as (conn, now):
             return recipients.add_recipients(conn, campaign_id, people, now)
 
     def to_send(
-        self, campaign_id: int, *, limit: int = 100, after: int | None = None
+        self, campaign_id: int, *, limit: int = 100, after: int | None = None, roster: bool = False
     ) -> list[RecipientRecord]:
         """The next recipients to send, in exposure order (smallest ``rank`` first).
 
         Pending, uncertain, and deferred whose retry time has come, with a rank
         above ``after`` (pass the last rank of the previous page; ``None`` starts a
         new pass). An empty list ends the pass; start a new one to pick up deferred
-        recipients that came due meanwhile.
+        recipients that came due meanwhile. ``roster``: only the recipients of the
+        campaign's last run given address books (see :meth:`add_recipients`).
         """
         with self._read() as conn:
             now = format_ts(self._clock())
-            return queries.to_send(conn, campaign_id, limit=limit, after=after, now=now)
+            return queries.to_send(
+                conn, campaign_id, limit=limit, after=after, now=now, roster=roster
+            )
+
+    def due(self, campaign_id: int, *, roster: bool = False) -> int:
+        """How many recipients are due (pending, uncertain, deferred at any retry time);
+        ``roster``: only the campaign's roster (see :meth:`to_send`). An index count."""
+        with self._read() as conn:
+            return queries.due(conn, campaign_id, roster=roster)
 
     def next_retry_at(self, campaign_id: int) -> datetime | None:
         """When the campaign's first deferred recipient may be tried again, or None."""

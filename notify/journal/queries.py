@@ -60,28 +60,66 @@ def record(row: Any) -> RecipientRecord:
     )
 
 
+_IN_ROSTER = (
+    " AND EXISTS (SELECT 1 FROM roster WHERE roster.campaign_id = recipients.campaign_id"
+    " AND roster.recipient_id = recipients.id)"
+)
+
+
+def to_send_sql(state: State, *, roster: bool) -> str:
+    """The query of :func:`to_send` for one state (parameters: campaign, state, rank
+    floor, then the current time for ``deferred``, then the limit)."""
+    due = " AND (next_retry_at IS NULL OR next_retry_at <= ?)" if state == "deferred" else ""
+    # The roster is probed per row of the index range (a primary-key look-up): the
+    # scan stays on recipients_queue, in rank order, LIMIT rows at a time.
+    only = _IN_ROSTER
+    return (
+        f"SELECT {COLUMNS} FROM recipients INDEXED BY recipients_queue "  # noqa: S608
+        f"WHERE campaign_id = ? AND state = ? AND rank > ?{due}{only if roster else ''} "
+        "ORDER BY rank LIMIT ?"
+    )
+
+
 def to_send(
-    conn: sqlite3.Connection, campaign_id: int, *, limit: int, after: int | None, now: str
+    conn: sqlite3.Connection,
+    campaign_id: int,
+    *,
+    limit: int,
+    after: int | None,
+    now: str,
+    roster: bool = False,
 ) -> list[RecipientRecord]:
     """Up to ``limit`` sendable recipients with a rank above ``after``, by rank.
 
     One index range scan per sendable state over ``(campaign_id, state, rank)``;
-    deferred ones only when their retry time has come.
+    deferred ones only when their retry time has come. ``roster``: only the
+    recipients of the campaign's roster (its last run's sources).
     """
     floor = -1 if after is None else after
     found: list[RecipientRecord] = []
     for state in SENDABLE:
-        due = " AND (next_retry_at IS NULL OR next_retry_at <= ?)" if state == "deferred" else ""
         params: tuple[object, ...] = (campaign_id, state, floor)
-        params += (now, limit) if due else (limit,)
-        rows = conn.execute(
-            f"SELECT {COLUMNS} FROM recipients WHERE campaign_id = ? AND state = ? "  # noqa: S608
-            f"AND rank > ?{due} ORDER BY rank LIMIT ?",
-            params,
-        )
+        params += (now, limit) if state == "deferred" else (limit,)
+        rows = conn.execute(to_send_sql(state, roster=roster), params)
         found.extend(record(row) for row in rows)
     found.sort(key=lambda r: r.rank)
     return found[:limit]
+
+
+def due_sql(*, roster: bool) -> str:
+    """The query of :func:`due`: a count over recipients_queue (parameter: campaign)."""
+    states = ", ".join(f"'{s}'" for s in SENDABLE)
+    only = _IN_ROSTER
+    return (
+        "SELECT count(*) FROM recipients INDEXED BY recipients_queue "  # noqa: S608
+        f"WHERE campaign_id = ? AND state IN ({states}){only if roster else ''}"
+    )
+
+
+def due(conn: sqlite3.Connection, campaign_id: int, *, roster: bool = False) -> int:
+    """How many recipients of the campaign are due (every sendable state, deferred ones
+    included whatever their retry time); ``roster``: only those of the roster."""
+    return int(conn.execute(due_sql(roster=roster), (campaign_id,)).fetchone()[0])
 
 
 def next_retry_at(conn: sqlite3.Connection, campaign_id: int) -> datetime | None:

@@ -182,12 +182,27 @@ _UNREACHABLE_OUTCOME = (
         WHERE kind = 'unreachable-recorded'""",
 )
 
+_ROSTER = (
+    # The recipients of the last run given address books, per campaign (row ids, no
+    # personal data): a run sends only them, and so does a resume without address
+    # books, so that a contact removed or excluded since an earlier run stays
+    # pending. A journal from before is given every recipient of its campaigns,
+    # which is what a run of that notify could send.
+    """CREATE TABLE roster (
+        campaign_id INTEGER NOT NULL,
+        recipient_id INTEGER NOT NULL,
+        PRIMARY KEY (campaign_id, recipient_id)) WITHOUT ROWID""",
+    "INSERT INTO roster (campaign_id, recipient_id) SELECT campaign_id, id FROM recipients",
+)
+
 #: Every migration, in order. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     sql_migration("0001-initial", *_INITIAL),
     sql_migration("0002-unreachable-and-inbound", *_INTAKE),
     # Triggers and indexes only: a journal without them is read as it is.
     sql_migration("0003-unreachable-outcome", *_UNREACHABLE_OUTCOME, read_compatible=True),
+    # Only sending reads the roster: reports and status read a journal without it.
+    sql_migration("0004-roster", *_ROSTER, read_compatible=True),
 )
 
 
