@@ -118,8 +118,15 @@ class FirstMessage:
     max_rss_mib: float
 
 
-def run_resume(ctx: Context, n: int, csv: Path) -> dict[str, FirstMessage | None]:
-    """Half sent by a first run, then a resume with the sources, then one without."""
+def run_resume(
+    ctx: Context, n: int, csv: Path, rss: dict[str, dict[int, float]] | None = None
+) -> dict[str, FirstMessage | None]:
+    """Half sent by a first run, then a resume with the sources, then one without.
+
+    With ``rss`` (``--send-by-resume``), a last run without sources then sends the rest
+    to the sink: the whole campaign is sent once, in runs, and their largest peak RSS
+    is the send figure for N (a size's send then costs N messages, not 1.5 N).
+    """
     folder = ctx.folder / f"resume-{n}"
     folder.mkdir()
     half = max(1, n // 2)
@@ -136,7 +143,7 @@ def run_resume(ctx: Context, n: int, csv: Path) -> dict[str, FirstMessage | None
         return {}
     say(
         f"resume, N={n}: the first run sent {half} in {first.seconds:.1f} s "
-        f"(CPU {first.cpu_seconds:.1f} s)"
+        f"(CPU {first.cpu_seconds:.1f} s, peak RSS {first.max_rss_mib:.0f} MiB)"
     )
     ways = {
         "with the sources": send,
@@ -153,8 +160,34 @@ def run_resume(ctx: Context, n: int, csv: Path) -> dict[str, FirstMessage | None
                 f"{took.seconds:.2f} s; until stopped: CPU {took.cpu_seconds:.2f} s, "
                 f"peak RSS {took.max_rss_mib:.0f} MiB"
             )
+    if rss is not None:
+        _send_the_rest(ctx, n, folder, first, rss)
     shutil.rmtree(folder, ignore_errors=True)
     return found
+
+
+def _send_the_rest(
+    ctx: Context, n: int, folder: Path, first: Measured, rss: dict[str, dict[int, float]]
+) -> None:
+    """``notify send --template NAME`` (no sources) to the sink until everyone is sent."""
+    write_config(folder / "notify.toml", ctx.sink_port, connections=ctx.args.connections)
+    rest = run_measured(
+        notify_argv(folder, "send", "--template", TEMPLATE, "--yes"),
+        cwd=folder,
+        env=clean_env(),
+        timeout=ctx.args.timeout,
+    )
+    sent = sent_in_journal(folder / "incident.db")
+    report(f"send ({ctx.args.connections} conn), the rest without sources", n, rest)
+    if rest.returncode != 0 or sent != n:
+        say(f"error: send by resume, N={n}: the journal holds {sent} sent, expected {n}")
+        return
+    peak = max(first.max_rss_mib, rest.max_rss_mib)
+    rss["send"][n] = peak
+    say(
+        f"send ({ctx.args.connections} conn) in runs, N={n}: first half {first.seconds:.1f} s, "
+        f"the rest {rest.seconds:.1f} s, peak RSS {peak:.0f} MiB"
+    )
 
 
 def _resume_once(ctx: Context, folder: Path, send: tuple[str, ...]) -> FirstMessage | None:
@@ -232,12 +265,13 @@ def run_size(ctx: Context, n: int, rss: dict[str, dict[int, float]]) -> None:
         done = run_preview(ctx, n, csv)
         if done.returncode == 0:
             rss["preview"][n] = done.max_rss_mib
-    if not ctx.args.skip_send:
+    by_resume = ctx.args.send_by_resume and not ctx.args.skip_send and not ctx.args.skip_resume
+    if not ctx.args.skip_send and not by_resume:
         done = run_send(ctx, n, csv)
         if done.returncode == 0:
             rss["send"][n] = done.max_rss_mib
     if not ctx.args.skip_resume:
-        run_resume(ctx, n, csv)
+        run_resume(ctx, n, csv, rss if by_resume else None)
     csv.unlink()
 
 
@@ -250,6 +284,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-preview", action="store_true")
     parser.add_argument("--skip-send", action="store_true")
     parser.add_argument("--skip-resume", action="store_true")
+    parser.add_argument(
+        "--send-by-resume",
+        action="store_true",
+        help="send each N once, in runs: half, the two timed resumes, then the rest "
+        "without sources (instead of a whole send plus a half send for the resume)",
+    )
     parser.add_argument("--timeout", type=float, default=7200.0, help="seconds per run")
     args = parser.parse_args(argv)
     args.sizes = sorted(

@@ -478,3 +478,20 @@ async def test_pipelining_saves_round_trips_through_a_delay_proxy(
     assert single < 0.7 * plain, (plain, single)
     assert batched < 0.85 * single, (single, batched)
     assert batched < 0.5 * plain, (plain, batched)
+
+
+@pytest.mark.parametrize("cap", [10, 37])
+async def test_cap_is_sent_in_full_over_several_connections(
+    pipe_factory: ServerFactory, ca_file: Path, cap: int
+) -> None:
+    """4 connections, batches of 5: exactly ``cap`` messages go out. A worker that
+    spends the last of the cap closes the queue; it does not cancel the workers that
+    hold a batch not yet sent (they used to drop it: 2 or 3 sent for a cap of 10)."""
+    server = await pipe_factory()
+    policy = dataclasses.replace(FAST, cap=cap, connections=4, pipeline_batch=5)
+    recorder = RecordingRecorder()
+    summary = await deliver(
+        [message(i) for i in range(200)], account_for(server, ca_file), policy, recorder
+    )
+    assert (summary.sent, summary.cap_reached, len(server.received)) == (cap, True, cap)
+    assert len(set(_arrived(server))) == cap

@@ -281,11 +281,17 @@ class _Run:
             await self._transaction(smtp, [job, *await self._more_jobs(smtp)])
 
     def _take_cap(self) -> bool:
+        """Count one more message against the run's cap; False once it is spent.
+
+        A spent cap only closes the queue: the other workers finish the messages
+        they already hold (counted against the cap), idle ones end. Stopping the
+        run here would cancel a worker between taking its batch and sending it.
+        """
         if self.cap_left is None:
             return True
         if self.cap_left <= 0:
             self.summary.cap_reached = True
-            self.stop(None)
+            self.queue.close()
             return False
         self.cap_left -= 1
         return True
@@ -301,7 +307,9 @@ class _Run:
             job = await self.queue.next_ready()
             if job is None:
                 break
-            self._take_cap()
+            if not self._take_cap():  # another worker took the last of the cap meanwhile
+                self.queue.settle(job, None)
+                break
             more.append(job)
         return more
 
