@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from notify.addressbook.model import Recipient
+from notify.addressbook.store import RecipientRows
 from notify.settings import Settings
 
 
@@ -74,9 +76,12 @@ def dmarc_warning(settings: Settings) -> str | None:
     return None
 
 
-def exposure_order(recipients: list[Recipient]) -> list[Recipient]:
+def exposure_order(recipients: Sequence[Recipient]) -> Sequence[Recipient]:
     """The most exposed first: written to during the window, then most written to.
 
-    Stable: within a level, the import order is kept.
+    Stable: within a level, the import order is kept. An import's own list is read
+    back from its store in that order (nothing loaded at once); a plain list is sorted.
     """
+    if isinstance(recipients, RecipientRows):
+        return recipients.by_exposure()
     return sorted(recipients, key=lambda r: (not r.in_window, -r.sent_count))

@@ -23,7 +23,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -287,11 +287,12 @@ def _copy(path: Path, target: IO[str]) -> None:
 # -- summary, people not written to, template findings --------------------------------
 
 
-def _table(head: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> str:
-    """A table; the cells are HTML already escaped."""
-    top = "".join(f"<th>{h}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{top}</tr>{body}</table>"
+def _table(out: IO[str], head: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> None:
+    """Write a table, a row at a time; the cells are HTML already escaped."""
+    out.write("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>")
+    for row in rows:
+        out.write("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
+    out.write("</table>")
 
 
 def _summary_html(summary: PreviewSummary, contacts: ContactList, lines: list[str]) -> str:
@@ -346,16 +347,26 @@ _PROBLEM_TITLES = {
 }
 
 
-def _others_html(contacts: ContactList) -> str:
-    parts = ["<h2>People who will not get this e-mail</h2>"]
+def _write_others(out: IO[str], contacts: ContactList) -> None:
+    """The people who get no message, streamed: there may be very many."""
+    out.write("<h2>People who will not get this e-mail</h2>")
+    kinds = [k for k in _PROBLEM_TITLES if contacts.count(k)]
+    sections = bool(contacts.secure) + bool(contacts.unreachable) + len(kinds)
+    if sections == 0 or (sections == 1 and contacts.duplicates):
+        out.write("<p>None: everyone found in the address books gets a message.</p>")
     if contacts.secure:
-        rows = ((_person(r), _esc(", ".join(map(str, r.sources)))) for r in contacts.secure)
-        parts.append(
+        out.write(
             f"<h3>On secure health messaging (MSSanté, Apicrypt): {len(contacts.secure)}</h3>"
             "<p>An ordinary mail account usually cannot reach these addresses: write to them "
-            f"from your secure messaging software.</p>{_table(('Person', 'Found in'), rows)}"
+            "from your secure messaging software.</p>"
         )
+        rows = ((_person(r), _esc(", ".join(map(str, r.sources)))) for r in contacts.secure)
+        _table(out, ("Person", "Found in"), rows)
     if contacts.unreachable:
+        out.write(
+            f"<h3>No e-mail address: {len(contacts.unreachable)}</h3><p>Reach these people "
+            "by phone or by post.</p>"
+        )
         people = (
             (
                 _esc(e.name),
@@ -365,25 +376,17 @@ def _others_html(contacts: ContactList) -> str:
             )
             for e in contacts.unreachable
         )
-        head = ("Person", "Phone", "Postal address", "Found in")
-        parts.append(
-            f"<h3>No e-mail address: {len(contacts.unreachable)}</h3><p>Reach these people "
-            f"by phone or by post.</p>{_table(head, people)}"
-        )
-    for kind, title in _PROBLEM_TITLES.items():
-        found = [
-            (_esc(str(p.origin)), _esc(p.message)) for p in contacts.problems if p.kind == kind
-        ]
-        if not found:
-            continue
-        table = _table(("Found in", "What"), found)
+        _table(out, ("Person", "Phone", "Postal address", "Found in"), people)
+    for kind in kinds:
+        title, count = _PROBLEM_TITLES[kind], contacts.count(kind)
+        found = ((_esc(str(p.origin)), _esc(p.message)) for p in contacts.problems_of(kind))
         if kind == "duplicate":  # information only: folded away
-            parts.append(f"<details><summary>{title}: {len(found)}</summary>{table}</details>")
+            out.write(f"<details><summary>{title}: {count}</summary>")
+            _table(out, ("Found in", "What"), found)
+            out.write("</details>")
         else:
-            parts.append(f"<h3>{title}: {len(found)}</h3>{table}")
-    if len(parts) == 1 or (len(parts) == 2 and contacts.duplicates):
-        parts.insert(1, "<p>None: everyone found in the address books gets a message.</p>")
-    return "".join(parts)
+            out.write(f"<h3>{title}: {count}</h3>")
+            _table(out, ("Found in", "What"), found)
 
 
 def _lint(composer: Composer) -> list[str]:
@@ -405,7 +408,8 @@ def _lint(composer: Composer) -> list[str]:
 def _manifest_header(
     template: str, date: datetime, summary: PreviewSummary, contacts: ContactList, lines: list[str]
 ) -> dict[str, Any]:
-    skipped = [p for p in contacts.problems if p.kind in ("invalid-address", "excluded")]
+    """The manifest's fields before the messages; the lists of people are generators."""
+    skipped = (p for p in contacts.problems if p.kind in ("invalid-address", "excluded"))
     return {
         "format": 1,
         "nothing_sent": True,
@@ -415,23 +419,36 @@ def _manifest_header(
         "summary": lines,
         "languages": summary.languages,
         "template_findings": summary.template_findings,
-        "secure_network": [
+        "secure_network": (
             {"recipient": r.email, "name": r.name, "sources": list(map(str, r.sources))}
             for r in contacts.secure
-        ],
-        "unreachable": [
+        ),
+        "unreachable": (
             {"name": e.name, "phones": e.phones, "postal": e.postal, "source": str(e.origin)}
             for e in contacts.unreachable
-        ],
-        "skipped": [{"kind": p.kind, "source": str(p.origin), "why": p.message} for p in skipped],
+        ),
+        "skipped": ({"kind": p.kind, "source": str(p.origin), "why": p.message} for p in skipped),
     }
 
 
-def _finish(folder: Path, header: dict[str, Any], top_html: str, bottom_html: str) -> None:
+def _json(out: IO[str], value: Any) -> None:
+    """``value`` as JSON; a generator is written item by item, as the list it yields."""
+    if not isinstance(value, Iterator):
+        out.write(json.dumps(value, ensure_ascii=False))
+        return
+    out.write("[")
+    for number, item in enumerate(value):
+        out.write((", " if number else "") + json.dumps(item, ensure_ascii=False))
+    out.write("]")
+
+
+def _finish(folder: Path, header: dict[str, Any], top_html: str, contacts: ContactList) -> None:
     with _text_file(folder / "manifest.json") as manifest:
         manifest.write("{\n")
         for key, value in header.items():
-            manifest.write(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+            manifest.write(f" {json.dumps(key)}: ")
+            _json(manifest, value)
+            manifest.write(",\n")
         manifest.write(' "messages": [\n')
         _copy(folder / ".manifest.part", manifest)
         manifest.write("\n ]\n}\n")
@@ -443,7 +460,10 @@ def _finish(folder: Path, header: dict[str, Any], top_html: str, bottom_html: st
             f"{_head(title, 'style.css')}<h1>{_esc(title)}</h1><p class='banner'>This is a "
             "preview: <strong>nothing has been sent</strong>. Check the summary, the people "
             "who will not get this e-mail, and open a few messages before sending.</p>"
-            f"<h2>In short</h2>{top_html}{bottom_html}"
+            f"<h2>In short</h2>{top_html}"
+        )
+        _write_others(index, contacts)
+        index.write(
             "<h2>The messages, one per person</h2><p>Click a subject to read the message. "
             "The people most exposed come first.</p><table><thead><tr><th>#</th>"
             "<th>Person</th><th>Language</th><th>Received mail from the hacked address "
@@ -483,7 +503,7 @@ def write_preview(
         _write_all(writer, composer, recipients, campaign_token, date, progress)
         header = _manifest_header(template, date, summary, contacts, summary_lines)
         top = _summary_html(summary, contacts, summary_lines) + _checks_html(summary)
-        _finish(staging, header, top, _others_html(contacts))
+        _finish(staging, header, top, contacts)
         _install(staging, target, out_dir)
     except OSError as exc:
         raise _unwritable(out_dir, exc) from exc

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import csv
 import enum
+import itertools
 import json
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rich.console import Console
@@ -49,28 +49,25 @@ def print_problems(console: Console, result: Import) -> None:
     """Every problem, grouped by kind, each with file:line."""
     for error in result.unreadable:
         console.print(f"error: {error}", markup=False)
-    by_kind: dict[str, list[str]] = {}
-    for problem in result.contacts.problems:
-        by_kind.setdefault(problem.kind, []).append(str(problem))
+    contacts = result.contacts
     for kind, title in _PROBLEM_TITLES.items():
-        lines = by_kind.get(kind)
-        if lines:
-            console.print(f"{title} ({len(lines)}):", markup=False)
-            for line in lines:
-                console.print(f"  {line}", markup=False)
+        count = contacts.count(kind)
+        if count:
+            console.print(f"{title} ({count}):", markup=False)
+            for problem in contacts.problems_of(kind):
+                console.print(f"  {problem}", markup=False)
 
 
 def print_import_summary(console: Console, result: Import) -> None:
     """One line a person can check: how many of each."""
     contacts = result.contacts
-    counts = Counter(p.kind for p in contacts.problems)
     parts = [
         plural(len(contacts.recipients), "recipient"),
         plural(contacts.entries_read, "contact") + " read",
         plural(contacts.duplicates, "duplicate") + " merged",
         f"{len(contacts.unreachable)} without e-mail",
         f"{len(contacts.secure)} on secure messaging",
-        plural(counts["invalid-address"], "invalid address", "invalid addresses"),
+        plural(contacts.count("invalid-address"), "invalid address", "invalid addresses"),
         f"{contacts.excluded} excluded",
     ]
     if result.unreadable:
@@ -107,30 +104,39 @@ def recipient_record(item: Recipient | Entry, status: str) -> dict[str, Any]:
     }
 
 
-def _records(contacts: ContactList) -> list[dict[str, Any]]:
-    return (
-        [recipient_record(r, "send") for r in contacts.recipients]
-        + [recipient_record(r, "secure-network") for r in contacts.secure]
-        + [recipient_record(e, "no-address") for e in contacts.unreachable]
-    )
+def _records(contacts: ContactList) -> Iterator[dict[str, Any]]:
+    yield from (recipient_record(r, "send") for r in contacts.recipients)
+    yield from (recipient_record(r, "secure-network") for r in contacts.secure)
+    yield from (recipient_record(e, "no-address") for e in contacts.unreachable)
 
 
 def print_contacts(console: Console, contacts: ContactList, output: Format) -> None:
     """The recipients, the ones kept apart and the unreachable, in the chosen format."""
     if output is Format.json:
-        console.file.write(json.dumps(_records(contacts), ensure_ascii=False, indent=2) + "\n")
+        _write_json(console, _records(contacts))
     elif output is Format.csv:
         _write_csv(console, _records(contacts))
     else:
         _print_tables(console, contacts)
 
 
-def _write_csv(console: Console, records: list[dict[str, Any]]) -> None:
-    if not records:
+def _write_json(console: Console, records: Iterator[dict[str, Any]]) -> None:
+    """A JSON list, one record at a time: the text ``json.dumps(list, indent=2)`` gives."""
+    out, empty = console.file, True
+    for record in records:
+        text = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        out.write(("[" if empty else ",") + "\n  " + text)
+        empty = False
+    out.write("[]\n" if empty else "\n]\n")
+
+
+def _write_csv(console: Console, records: Iterator[dict[str, Any]]) -> None:
+    first = next(records, None)
+    if first is None:
         return
     writer = csv.writer(console.file, lineterminator="\n")
-    writer.writerow(records[0].keys())
-    for record in records:
+    writer.writerow(first.keys())
+    for record in itertools.chain([first], records):
         writer.writerow(
             safe_cell("; ".join(v) if isinstance(v, list) else v) for v in record.values()
         )
@@ -171,13 +177,12 @@ def _print_tables(console: Console, contacts: ContactList) -> None:
 def plan_lines(result: Import, duration: str) -> list[str]:
     """The summary of what a preview or a send will do, one fact a line."""
     contacts = result.contacts
-    counts = Counter(p.kind for p in contacts.problems)
     lines = [
         f"{len(contacts.recipients)} messages, one per recipient",
         plural(contacts.duplicates, "duplicate") + " merged",
         plural(len(contacts.unreachable), "contact") + " without e-mail: reach them by other means",
         f"{len(contacts.secure)} on secure health messaging: send from your secure client",
-        plural(counts["invalid-address"], "invalid address", "invalid addresses")
+        plural(contacts.count("invalid-address"), "invalid address", "invalid addresses")
         + f", {contacts.excluded} excluded",
         duration,
     ]

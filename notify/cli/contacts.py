@@ -68,9 +68,10 @@ def contacts(
         min_count=min_count,
         window_only=window,
     )
-    views.print_problems(err, result)
-    views.print_contacts(out, result.contacts, output_format)
-    views.print_import_summary(err, result)
+    with result:
+        views.print_problems(err, result)
+        views.print_contacts(out, result.contacts, output_format)
+        views.print_import_summary(err, result)
     if result.unreadable:
         raise typer.Exit(EXIT_USAGE)
 
@@ -106,8 +107,9 @@ def preview(
         min_count=min_count,
         window_only=window,
     )
-    views.print_problems(err, result)
-    run_preview(settings, composer, result, template, out_dir)
+    with result:
+        views.print_problems(err, result)
+        run_preview(settings, composer, result, template, out_dir)
     if result.unreadable:
         raise typer.Exit(EXIT_USAGE)
 
