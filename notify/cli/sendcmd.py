@@ -17,8 +17,9 @@ import asyncio
 import signal
 import sys
 from collections.abc import Coroutine, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, TypeVar
@@ -223,12 +224,13 @@ def send(
         warning = dmarc_warning(settings)
         if warning:
             err.print("warning: " + warning, markup=False)
-        if test and result is not None:
-            send_test(settings, composer, account, result.contacts.recipients, yes)
-            return
-        code = run_send(
-            settings, composer, account, result, template, state.journal, yes=yes, limit=limit
-        )
+        with result or nullcontext():  # the import's temporary store is deleted at the end
+            if test and result is not None:
+                send_test(settings, composer, account, result.contacts.recipients, yes)
+                return
+            code = run_send(
+                settings, composer, account, result, template, state.journal, yes=yes, limit=limit
+            )
     raise typer.Exit(code)
 
 
@@ -320,7 +322,9 @@ def _add_run(journal: Journal, campaign: Campaign, result: Import | None) -> int
         return 0
     added = journal.add_recipients(campaign.id, exposure_order(result.contacts.recipients))
     # People this account cannot write to are kept for the report's follow-up list.
-    journal.record_unreachable(campaign.id, [*result.contacts.unreachable, *result.contacts.secure])
+    journal.record_unreachable(
+        campaign.id, chain(result.contacts.unreachable, result.contacts.secure)
+    )
     return added
 
 
