@@ -79,6 +79,7 @@ def run_one(n: int, template: str) -> None:
             summary_lines=[f"{len(recipients)} messages, one per recipient"],
         )
         elapsed = time.perf_counter() - start
+        result.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"recipients: {n}, messages: {summary.messages}")
     print(f"import: {imported:.1f} s; preview: {elapsed:.1f} s")

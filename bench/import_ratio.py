@@ -102,8 +102,8 @@ def read_and_clean(path: Path) -> int:
 def ours(path: Path) -> int:
     """load_contacts as ``notify contacts`` calls it; the number of recipients."""
     merge = MergeOptions(secure_domains=DEFAULT_SECURE_DOMAINS)
-    result = load_contacts([path], SourceOptions(), merge)
-    return len(result.contacts.recipients) + len(result.contacts.secure)
+    with load_contacts([path], SourceOptions(), merge) as result:
+        return len(result.contacts.recipients) + len(result.contacts.secure)
 
 
 def bare_vcards(path: Path) -> int:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every figure of BENCHMARKS.md, one after the other (never two at once: 2 cores).
 #   bench/run_all.sh [N] [LATENCY_N] [REPEAT]     defaults: 10000 300 3
+# SCALE="--sizes 10000,100000,1000000" for the million (about an hour more).
 # Installs what is missing (Debian postfix with no daemon, mailmerge in its own venv
 # under ~/.cache/notify-bench) unless NO_INSTALL=1. Output: also in $OUT
 # (default ~/.cache/notify-bench/results.txt).
@@ -29,7 +30,8 @@ mkdir -p "$(dirname "$OUT")"
   $PY bench/peers.py --n "$LN" --repeat "$REPEAT" --delay-ms 10 --server tls \
     --server-pipelining "${INSTALL[@]}"
   echo "## scale"
-  $PY bench/scale.py --sizes 10000,100000 "${INSTALL[@]}"
+  # shellcheck disable=SC2086
+  $PY bench/scale.py ${SCALE:---sizes 10000,100000} --send-by-resume "${INSTALL[@]}"
   echo "## import"
   $PY bench/import_ratio.py --vcards 100000 --rows 1000000
   echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
