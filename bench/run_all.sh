@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every figure of BENCHMARKS.md, one after the other (never two at once: 2 cores).
-#   bench/run_all.sh [N] [LATENCY_N] [REPEAT]     defaults: 10000 300 3
+#   bench/run_all.sh [N] [LATENCY_N] [REPEAT] [LATENCY_REPEAT]   defaults: 10000 300 3 3
 # SCALE="--sizes 10000,100000,1000000" for the million (about an hour more).
 # Installs what is missing (Debian postfix with no daemon, mailmerge in its own venv
 # under ~/.cache/notify-bench) unless NO_INSTALL=1. Output: also in $OUT
@@ -11,6 +11,7 @@ PY=${PY:-.venv/bin/python}
 N=${1:-10000}
 LN=${2:-300}
 REPEAT=${3:-3}
+LREPEAT=${4:-$REPEAT}
 INSTALL=()
 OUT=${OUT:-$HOME/.cache/notify-bench/results.txt}
 mkdir -p "$(dirname "$OUT")"
@@ -23,11 +24,11 @@ mkdir -p "$(dirname "$OUT")"
   echo "## peers, loopback, smtp-sink"
   $PY bench/peers.py --n "$N" --repeat "$REPEAT" "${INSTALL[@]}"
   echo "## peers, 10 ms each way, smtp-sink"
-  $PY bench/peers.py --n "$LN" --repeat "$REPEAT" --delay-ms 10 "${INSTALL[@]}"
+  $PY bench/peers.py --n "$LN" --repeat "$LREPEAT" --delay-ms 10 "${INSTALL[@]}"
   echo "## peers, 10 ms each way, aiosmtpd with STARTTLS and AUTH"
-  $PY bench/peers.py --n "$LN" --repeat "$REPEAT" --delay-ms 10 --server tls "${INSTALL[@]}"
+  $PY bench/peers.py --n "$LN" --repeat "$LREPEAT" --delay-ms 10 --server tls "${INSTALL[@]}"
   echo "## peers, 10 ms each way, aiosmtpd with STARTTLS and AUTH, offering PIPELINING"
-  $PY bench/peers.py --n "$LN" --repeat "$REPEAT" --delay-ms 10 --server tls \
+  $PY bench/peers.py --n "$LN" --repeat "$LREPEAT" --delay-ms 10 --server tls \
     --server-pipelining "${INSTALL[@]}"
   echo "## scale"
   # shellcheck disable=SC2086

@@ -71,9 +71,10 @@ def notify_argv(folder: Path, *command: str) -> list[str]:
     return [*notify_command(), "--config", str(config), "--journal", str(journal), *command]
 
 
-def report(what: str, n: int, done: Measured) -> None:
-    """One line: seconds, msg/s, peak RSS, exit code."""
-    rate = n / done.seconds if done.seconds else 0.0
+def report(what: str, n: int, done: Measured, count: int | None = None) -> None:
+    """One line: seconds, msg/s (of ``count`` messages, N by default), peak RSS, exit."""
+    count = n if count is None else count
+    rate = count / done.seconds if done.seconds else 0.0
     status = "" if done.returncode == 0 else f", exit {done.returncode} (error)"
     say(
         f"{what}, N={n}: {done.seconds:.1f} s, {rate:,.0f} msg/s, "
@@ -171,6 +172,7 @@ def _send_the_rest(
 ) -> None:
     """``notify send --template NAME`` (no sources) to the sink until everyone is sent."""
     write_config(folder / "notify.toml", ctx.sink_port, connections=ctx.args.connections)
+    before = sent_in_journal(folder / "incident.db")
     rest = run_measured(
         notify_argv(folder, "send", "--template", TEMPLATE, "--yes"),
         cwd=folder,
@@ -178,7 +180,12 @@ def _send_the_rest(
         timeout=ctx.args.timeout,
     )
     sent = sent_in_journal(folder / "incident.db")
-    report(f"send ({ctx.args.connections} conn), the rest without sources", n, rest)
+    report(
+        f"send ({ctx.args.connections} conn), the rest ({sent - before}) without sources",
+        n,
+        rest,
+        sent - before,
+    )
     if rest.returncode != 0 or sent != n:
         say(f"error: send by resume, N={n}: the journal holds {sent} sent, expected {n}")
         return
