@@ -147,7 +147,9 @@ def run_resume(
         f"(CPU {first.cpu_seconds:.1f} s, peak RSS {first.max_rss_mib:.0f} MiB)"
     )
     ways = {
-        "with the sources": send,
+        # A cap keeps messages for the next resume even at a tiny N, where the batch
+        # in flight when it is stopped would otherwise be everything that is left.
+        "with the sources": (*send, "--limit", str(max(1, (n - half) // 4))),
         "without sources": ("send", "--template", TEMPLATE, "--yes"),
     }
     found: dict[str, FirstMessage | None] = {}
