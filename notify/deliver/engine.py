@@ -23,8 +23,9 @@ import itertools
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
-from aiosmtplib import SMTP
+from aiosmtplib import SMTP, SMTPException
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
@@ -38,7 +39,7 @@ from notify.deliver.model import (
     Policy,
     Recorder,
 )
-from notify.deliver.pipeline import NOT_SENT, Slot, send_batch, uses_pipelining
+from notify.deliver.pipeline import NOT_SENT, Slot, Stream, send_batch, uses_pipelining
 from notify.deliver.session import (
     SessionFailed,
     TransactionState,
@@ -55,6 +56,15 @@ Progress = Callable[[Attempt], None]
 class _Job:
     message: Outgoing
     number: int  # the attempt about to be made, from 1
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Jobs begun together in the recorder, their slots, and when they started."""
+
+    jobs: list[_Job]
+    slots: list[Slot]
+    started: datetime
 
 
 async def _aiter(source: AsyncIterator[Outgoing] | Iterable[Outgoing]) -> AsyncIterator[Outgoing]:
@@ -278,7 +288,11 @@ class _Run:
             if self.stopping or not self._take_cap():
                 self.queue.settle(job, None)
                 return
-            await self._transaction(smtp, [job, *await self._more_jobs(smtp)])
+            jobs = [job, *await self._more_jobs(smtp)]
+            if uses_pipelining(smtp, self.policy) and not self.limiter.interval:
+                await self._stream(smtp, jobs)
+            else:
+                await self._transaction(smtp, jobs)
 
     def _take_cap(self) -> bool:
         """Count one more message against the run's cap; False once it is spent.
@@ -312,6 +326,19 @@ class _Run:
                 break
             more.append(job)
         return more
+
+    async def _next_jobs(self, smtp: SMTP) -> list[_Job]:
+        """The next batch for a stream: jobs ready now, within the cap; never waits
+        for a retry to come due (the stream then ends and the worker waits)."""
+        if self.stopping or (self.cap_left is not None and self.cap_left <= 0):
+            return []
+        job = await self.queue.next_ready()
+        if job is None:
+            return []
+        if self.stopping or not self._take_cap():
+            self.queue.settle(job, None)
+            return []
+        return [job, *await self._more_jobs(smtp)]
 
     async def _password_value(self) -> str | None:
         async with self._password_lock:
@@ -369,6 +396,63 @@ class _Run:
         finally:
             self._in_transaction.discard(task)
         self._conclude(jobs, slots, started)
+
+    async def _stream(self, smtp: SMTP, jobs: list[_Job]) -> None:
+        """Pipelined batches on ``smtp`` for as long as messages are ready now.
+
+        Each batch is begun in the recorder before any of its commands is written
+        and concluded as soon as its last reply is read, while the next batch is
+        already on the wire (see :class:`notify.deliver.pipeline.Stream`): one round
+        trip per message, none between batches.
+        """
+        try:
+            stream = Stream(smtp, stopping=lambda: self.stopping)
+        except (SMTPException, OSError):  # the connection went meanwhile
+            await self._transaction(smtp, jobs)  # decides them "not sent", to retry
+            return
+        task = asyncio.current_task()
+        self._in_transaction.add(task)
+        open_batches: list[_Batch] = []
+        try:
+            while jobs:
+                try:
+                    batch = self._begin(jobs)
+                except BaseException:
+                    await stream.finish()  # decide and record what is in flight first
+                    raise
+                open_batches.append(batch)
+                await stream.send(batch.slots, partial(self._streamed, batch, open_batches))
+                if not stream.usable:
+                    break
+                jobs = await self._next_jobs(smtp)
+            await stream.finish()
+        except asyncio.CancelledError:
+            smtp.close()
+            for batch in list(open_batches):
+                self._conclude(batch.jobs, batch.slots, batch.started, interrupted=True)
+            raise
+        finally:
+            self._in_transaction.discard(task)
+
+    def _begin(self, jobs: list[_Job]) -> _Batch:
+        """Tell the recorder a batch is starting; give the jobs back if it refuses."""
+        batch = _Batch(jobs, [Slot(job.message) for job in jobs], _now())
+        try:
+            self.recorder.starting([job.message for job in jobs])
+        except BaseException:
+            for job in jobs:
+                self.queue.settle(job, None)
+            raise
+        return batch
+
+    def _streamed(self, batch: _Batch, open_batches: list[_Batch]) -> None:
+        """A streamed batch is decided: record it. Called from within the exchange,
+        so a recorder failure stops the run instead of unwinding the connection."""
+        open_batches.remove(batch)
+        try:
+            self._conclude(batch.jobs, batch.slots, batch.started)
+        except Exception as exc:
+            self.stop(exc)
 
     async def _send(self, smtp: SMTP, slots: list[Slot]) -> None:
         if uses_pipelining(smtp, self.policy):

@@ -10,7 +10,11 @@ in *groups*, each group written at once and its replies then read in order::
     ...
     last:     content n + "."                              -> 250 (message n)
 
-so n messages take n + 1 round trips instead of 4n. What RFC 2920 allows, and
+so n messages take n + 1 round trips instead of 4n. The batches are journaled
+one at a time (begun before they are written, ended once decided), but the
+conversation does not stop between them: a :class:`Stream` keeps the last content
+of a batch for the first group of the next one, so a connection that stays busy
+pays one round trip per message, plus one when it ends. What RFC 2920 allows, and
 how this module keeps to it:
 
 - Section 3.1: RSET, MAIL FROM and RCPT TO "can all appear anywhere in a pipelined
@@ -43,7 +47,7 @@ went out. RSET is sent only when a MAIL was accepted and the transaction then
 failed (RFC 5321 section 4.1.4: a transaction is aborted by RSET), never after a
 refused MAIL nor after the final dot (which ends the transaction either way). It
 travels at the head of the next group, so it costs no round trip, except at the
-very end of a batch, where it leaves the connection clean for the next one.
+very end of a stream, where it leaves the connection clean for QUIT.
 
 When the connection fails (421, reset, timeout): the message whose content went
 out without its reply is ``uncertain``; the messages whose commands went out are
@@ -57,9 +61,9 @@ keep no decision: the engine records them as ``paused``.
 
 Replies are read by :class:`ReplyReader`, which stands in for aiosmtplib's
 ``SMTPProtocol`` on the transport (``transport.set_protocol``) for the length of a
-batch: aiosmtplib's protocol keeps one reply per command and drops bytes that
+stream: aiosmtplib's protocol keeps one reply per command and drops bytes that
 arrive while no command waits, which several replies in flight would hit. The
-reader keeps every reply, in order, and hands the transport back when the batch
+reader keeps every reply, in order, and hands the transport back when the stream
 ends with nothing left unread (or closes the connection if something is). The
 writes never block (asyncio buffers them while the replies keep being read), so
 client and server cannot both wait on a full TCP window. Each reply is awaited
@@ -69,9 +73,8 @@ at most the account's timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -254,23 +257,15 @@ class ReplyReader(asyncio.Protocol):
         return self._replies.popleft()
 
 
-@contextlib.contextmanager
-def _reader_on(smtp: SMTP) -> Iterator[ReplyReader]:
-    """Put a ReplyReader on the connection; give aiosmtplib's protocol back after."""
+def _install_reader(smtp: SMTP) -> tuple[ReplyReader, SMTPProtocol, asyncio.BaseTransport]:
+    """Put a ReplyReader on the connection in place of aiosmtplib's protocol."""
     protocol = smtp.protocol
     transport = protocol.transport if protocol is not None else None
     if protocol is None or transport is None or transport.is_closing():
         raise SMTPServerDisconnected("Connection lost")
     reader = ReplyReader(protocol, cast(asyncio.WriteTransport, transport))
     transport.set_protocol(reader)
-    try:
-        yield reader
-    finally:
-        if not transport.is_closing():
-            if reader.clean:
-                transport.set_protocol(protocol)
-            else:  # a reply nobody read: commands and replies would be out of step
-                smtp.close()
+    return reader, protocol, transport
 
 
 def _command(verb: bytes, address: bytes, options: list[str]) -> bytes:
@@ -326,17 +321,26 @@ class _Exchange:
         self.owed: _Step | None = None  # content, lone dot or RSET: heads the next group
         self.halted = False  # a reply stopped the run (sending limit, sender refused)
         self.lost = False  # a reply closed the connection (421)
+        self.on_decided: Callable[[Slot], None] | None = None
+
+    @property
+    def can_go_on(self) -> bool:
+        """Whether a new transaction may be written."""
+        return not (self.halted or self.lost or self.stopping())
 
     async def run(self, slots: Sequence[Slot], smtp: SMTP) -> None:
-        """Write every slot's transaction, pipelined, then what is still owed."""
+        """Write every slot's transaction, pipelined; what is owed at the end stays owed."""
         for slot in slots:
-            if self.halted or self.lost or self.stopping():
+            if not self.can_go_on:
                 break
             steps = _envelope(smtp, slot)
             if isinstance(steps, Decision):
                 self._decide(slot, steps)
             else:
                 await self._group([*self._take_owed(), *steps])
+
+    async def flush(self) -> None:
+        """Write what is still owed (a content, a lone dot, an RSET) and read its reply."""
         if self.owed is not None and not self.lost:
             await self._group(self._take_owed())
 
@@ -384,6 +388,110 @@ class _Exchange:
         slot.decision = decision
         self.halted = self.halted or decision.kind in _STOPS_THE_RUN
         self.lost = self.lost or decision.kind == "connection"
+        if self.on_decided is not None:
+            self.on_decided(slot)
+
+
+class Stream:
+    """Pipelined batches on one connection, each batch's last content riding with the
+    first commands of the next one (RFC 2920 section 3.1).
+
+    :meth:`send` writes a batch and leaves its last content *owed*: it is written at
+    the head of the next batch's first group, so going from one batch to the next
+    costs no round trip. The batch is decided when that content's reply is read;
+    ``on_done`` (given with the batch) is then called at once, so that its outcome
+    is recorded before the next batch goes on. :meth:`finish` writes what is still
+    owed, reads its reply and gives the connection back to aiosmtplib (for QUIT).
+
+    SMTP and network errors never escape: they become decisions (see
+    :func:`send_batch`), and the stream is then over (``usable`` is False).
+    Cancellation propagates; the slots then hold what was decided so far.
+    """
+
+    def __init__(self, smtp: SMTP, *, stopping: Callable[[], bool]) -> None:
+        self.smtp = smtp
+        self.stopping = stopping
+        self._reader, self._protocol, self._transport = _install_reader(smtp)
+        self._exchange = _Exchange(smtp, self._reader, stopping)
+        self._exchange.on_decided = self._on_decided
+        self._open: list[tuple[list[Slot], Callable[[], None]]] = []  # batches not yet decided
+        self._failed = False
+
+    @property
+    def usable(self) -> bool:
+        """Whether another batch may be sent on this stream."""
+        return not self._failed and self.smtp.is_connected and self._exchange.can_go_on
+
+    async def send(self, slots: Sequence[Slot], on_done: Callable[[], None]) -> None:
+        """Write the transactions of ``slots``; call ``on_done`` once all are decided
+        (now, or when the reply to the last content is read, during the next batch or
+        :meth:`finish`)."""
+        self._open.append((list(slots), on_done))
+        if self._failed:
+            self._settle_all(SMTPServerDisconnected("Connection lost"))
+            return
+        try:
+            await self._exchange.run(slots, self.smtp)
+        except (SMTPException, OSError) as exc:
+            self._settle_all(exc)
+            return
+        self._check_open()
+        if not self.usable:  # a reply stopped the run or lost the connection: end here
+            await self.finish()
+
+    async def finish(self) -> None:
+        """Write what is owed, read every reply, and hand the connection back."""
+        if not self._failed and self.smtp.is_connected:
+            try:
+                await self._exchange.flush()
+            except (SMTPException, OSError) as exc:
+                self._settle_all(exc)
+                return
+        self._release()
+        self._settle_all(None)
+
+    def _on_decided(self, slot: Slot) -> None:
+        self._check_open()
+
+    def _check_open(self) -> None:
+        """Call ``on_done`` for the oldest batches that are fully decided."""
+        while self._open and all(s.decision is not None for s in self._open[0][0]):
+            _, on_done = self._open.pop(0)
+            on_done()
+
+    def _release(self) -> None:
+        """Give aiosmtplib's protocol back, or close when a reply is left unread."""
+        if self._transport.is_closing():
+            return
+        if self._reader.clean and not self._failed:
+            self._transport.set_protocol(self._protocol)
+        else:  # a reply nobody read: commands and replies would be out of step
+            self.smtp.close()
+
+    def _settle_all(self, exc: BaseException | None) -> None:
+        """The stream is over: decide every open slot, then call the batches' on_done."""
+        slots = [slot for batch, _ in self._open for slot in batch]
+        if exc is not None:
+            self._failed = True
+            self.smtp.close()
+            _decide_in_flight(slots, exc)
+        _conclude_batch(self.smtp, slots, self.stopping)
+        while self._open:
+            _, on_done = self._open.pop(0)
+            on_done()
+
+
+def _conclude_batch(smtp: SMTP, slots: Sequence[Slot], stopping: Callable[[], bool]) -> None:
+    """After the exchange: close a connection left in doubt; decide what was not sent."""
+    decided = [s.decision.kind for s in slots if s.decision is not None]
+    if smtp.is_connected and not {"connection", "uncertain"} & set(decided):
+        return
+    smtp.close()
+    if stopping() or _STOPS_THE_RUN & set(decided):
+        return  # the run stops: what was not handed over stays undecided (paused)
+    for slot in slots:
+        if slot.decision is None:
+            slot.decision = Decision("connection", None, NOT_SENT)
 
 
 async def send_batch(smtp: SMTP, slots: Sequence[Slot], *, stopping: Callable[[], bool]) -> None:
@@ -395,20 +503,14 @@ async def send_batch(smtp: SMTP, slots: Sequence[Slot], *, stopping: Callable[[]
     ``stopping`` is asked before each new transaction.
     """
     try:
-        with _reader_on(smtp) as reader:
-            await _Exchange(smtp, reader, stopping).run(slots, smtp)
+        stream = Stream(smtp, stopping=stopping)
     except (SMTPException, OSError) as exc:
         smtp.close()
         _decide_in_flight(slots, exc)
-    decided = [s.decision.kind for s in slots if s.decision is not None]
-    if smtp.is_connected and not {"connection", "uncertain"} & set(decided):
+        _conclude_batch(smtp, slots, stopping)
         return
-    smtp.close()
-    if stopping() or _STOPS_THE_RUN & set(decided):
-        return  # the run stops: what was not handed over stays undecided (paused)
-    for slot in slots:
-        if slot.decision is None:
-            slot.decision = Decision("connection", None, NOT_SENT)
+    await stream.send(slots, lambda: None)
+    await stream.finish()
 
 
 def _decide_in_flight(slots: Sequence[Slot], exc: BaseException) -> None:
