@@ -23,7 +23,7 @@ from smtpfaults import RecordingRecorder, ServerFactory, account_for, message
 from test_send_faults import people, records, send_once
 
 from notify.deliver import Attempt, Policy, deliver
-from notify.deliver.pipeline import parse_replies
+from notify.deliver.replies import parse_replies
 from notify.errors import AccountError, QuotaPaused
 from notify.journal import Journal
 from notify.localserver import LocalServer, ServerSecurity

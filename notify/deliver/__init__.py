@@ -44,7 +44,7 @@ from notify.deliver.account import (
     run_secret_command,
 )
 from notify.deliver.classify import Decision, classify_error, classify_reply, parse_queue_id
-from notify.deliver.engine import TokenBucket, deliver
+from notify.deliver.engine import deliver
 from notify.deliver.model import (
     Attempt,
     DeliverySummary,
@@ -54,6 +54,7 @@ from notify.deliver.model import (
     Recorder,
 )
 from notify.deliver.providers import PROVIDERS, Provider, get_provider, preset_for
+from notify.deliver.queue import TokenBucket
 from notify.deliver.session import xtext, xtext_decode
 
 __all__ = [

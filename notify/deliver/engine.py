@@ -3,10 +3,11 @@
 Each of ``policy.connections`` workers takes the next message (a retry that is due
 first, else a new one), makes sure its connection is open, waits for the rate limit,
 takes one unit of the cap, and runs one transaction (:func:`send_one`) between the
-recorder's ``starting`` and ``finished`` calls; on a PIPELINING server, a batch of up
-to ``policy.pipeline_batch`` messages ready now (:mod:`notify.deliver.pipeline`). A
-message waiting for a retry sits in a timed queue: it never holds a connection nor
-blocks the other recipients.
+recorder's ``starting`` and ``finished`` calls; on a PIPELINING server, batches of up
+to ``policy.pipeline_batch`` messages ready now, one after the other on the same
+conversation for as long as messages are ready (:class:`notify.deliver.pipeline.Stream`).
+A message waiting for a retry sits in a timed queue (:mod:`notify.deliver.queue`):
+it never holds a connection nor blocks the other recipients.
 
 Stopping (cap spent, account failure, sending limit, Ctrl-C) is always the same: no
 new transaction starts, the ones in flight finish, idle workers are cancelled, every
@@ -18,8 +19,6 @@ recorded as ``uncertain`` (content sent) or ``paused`` (not sent), never as fail
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from notify.deliver.model import (
     Recorder,
 )
 from notify.deliver.pipeline import NOT_SENT, Slot, Stream, send_batch, uses_pipelining
+from notify.deliver.queue import Job, JobQueue, TokenBucket
 from notify.deliver.session import (
     SessionFailed,
     TransactionState,
@@ -53,136 +53,12 @@ Progress = Callable[[Attempt], None]
 
 
 @dataclass(frozen=True)
-class _Job:
-    message: Outgoing
-    number: int  # the attempt about to be made, from 1
-
-
-@dataclass(frozen=True)
 class _Batch:
     """Jobs begun together in the recorder, their slots, and when they started."""
 
-    jobs: list[_Job]
+    jobs: list[Job]
     slots: list[Slot]
     started: datetime
-
-
-async def _aiter(source: AsyncIterator[Outgoing] | Iterable[Outgoing]) -> AsyncIterator[Outgoing]:
-    if isinstance(source, AsyncIterator):
-        async for item in source:
-            yield item
-    else:
-        for item in source:
-            yield item
-
-
-class _Queue:
-    """New messages from the source, plus retries ordered by when they are due."""
-
-    def __init__(self, source: AsyncIterator[Outgoing] | Iterable[Outgoing]) -> None:
-        # An async iterator (notify send's composer) is pulled as it is: no extra layer.
-        self._source = source if isinstance(source, AsyncIterator) else _aiter(source)
-        self._pull_lock = asyncio.Lock()
-        self._retries: list[tuple[float, int, _Job]] = []
-        self._seq = itertools.count()
-        self._exhausted = False
-        self._busy = 0
-        self._closed = False
-        self._changed = asyncio.Event()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def close(self) -> None:
-        """Hand out nothing more; wake every waiting worker."""
-        self._closed = True
-        self._notify()
-
-    def pending_retries(self) -> int:
-        """How many messages still wait for a retry."""
-        return len(self._retries)
-
-    async def next(self) -> _Job | None:
-        """The next job, waiting for a retry to be due if needed; None when all is done."""
-        loop = asyncio.get_running_loop()
-        while not self._closed:
-            if self._retries and self._retries[0][0] <= loop.time():
-                self._busy += 1
-                return heapq.heappop(self._retries)[2]
-            if not self._exhausted:
-                message = await self._pull()
-                if message is not None and not self._closed:
-                    self._busy += 1
-                    return _Job(message, 1)
-                continue
-            if not self._retries and self._busy == 0:
-                self._notify()
-                return None
-            delay = self._retries[0][0] - loop.time() if self._retries else None
-            changed = self._changed
-            try:
-                async with asyncio.timeout(delay):
-                    await changed.wait()
-            except TimeoutError:
-                pass
-        return None
-
-    async def next_ready(self) -> _Job | None:
-        """A job that can start now (a due retry, else a new message), or None: no wait."""
-        if self._closed:
-            return None
-        if self._retries and self._retries[0][0] <= asyncio.get_running_loop().time():
-            self._busy += 1
-            return heapq.heappop(self._retries)[2]
-        message = await self._pull()
-        if message is None or self._closed:
-            return None
-        self._busy += 1
-        return _Job(message, 1)
-
-    async def _pull(self) -> Outgoing | None:
-        async with self._pull_lock:
-            if self._exhausted:
-                return None
-            try:
-                return await anext(self._source)
-            except StopAsyncIteration:
-                self._exhausted = True
-                self._notify()
-                return None
-
-    def settle(self, job: _Job, retry_at: float | None, *, same_attempt: bool = False) -> None:
-        """The job is done with for now; ``retry_at`` (loop time) schedules its retry.
-
-        ``same_attempt``: the message never reached the server (the connection ended
-        before its turn in a pipelined batch), so the retry keeps its attempt number.
-        """
-        self._busy -= 1
-        if retry_at is not None:
-            retry = _Job(job.message, job.number if same_attempt else job.number + 1)
-            heapq.heappush(self._retries, (retry_at, next(self._seq), retry))
-        self._notify()
-
-
-class TokenBucket:
-    """``per_minute`` transactions a minute, evenly spaced (a bucket of one token)."""
-
-    def __init__(self, per_minute: int | None) -> None:
-        self.interval = 60.0 / per_minute if per_minute else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        """Wait until the next transaction may start."""
-        if not self.interval:
-            return
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-            self._next = max(now, self._next) + self.interval
 
 
 def _now() -> datetime:
@@ -206,7 +82,7 @@ class _Run:
             recorder,
             progress,
         )
-        self.queue = _Queue(source)
+        self.queue = JobQueue(source)
         self.limiter = TokenBucket(policy.per_minute)
         self.tls = account.tls_context() if account.security != "none" else None
         self.summary = DeliverySummary()
@@ -310,9 +186,9 @@ class _Run:
         self.cap_left -= 1
         return True
 
-    async def _more_jobs(self, smtp: SMTP) -> list[_Job]:
+    async def _more_jobs(self, smtp: SMTP) -> list[Job]:
         """More jobs for a pipelined batch on ``smtp``: ready now, within the cap."""
-        more: list[_Job] = []
+        more: list[Job] = []
         if self.limiter.interval or not uses_pipelining(smtp, self.policy):
             return more
         while len(more) + 1 < self.policy.pipeline_batch and not self.stopping:
@@ -327,7 +203,7 @@ class _Run:
             more.append(job)
         return more
 
-    async def _next_jobs(self, smtp: SMTP) -> list[_Job]:
+    async def _next_jobs(self, smtp: SMTP) -> list[Job]:
         """The next batch for a stream: jobs ready now, within the cap; never waits
         for a retry to come due (the stream then ends and the worker waits)."""
         if self.stopping or (self.cap_left is not None and self.cap_left <= 0):
@@ -375,7 +251,7 @@ class _Run:
         self.connected_once = True
         return smtp
 
-    async def _transaction(self, smtp: SMTP, jobs: list[_Job]) -> None:
+    async def _transaction(self, smtp: SMTP, jobs: list[Job]) -> None:
         task = asyncio.current_task()
         slots = [Slot(job.message) for job in jobs]
         started = _now()
@@ -397,7 +273,7 @@ class _Run:
             self._in_transaction.discard(task)
         self._conclude(jobs, slots, started)
 
-    async def _stream(self, smtp: SMTP, jobs: list[_Job]) -> None:
+    async def _stream(self, smtp: SMTP, jobs: list[Job]) -> None:
         """Pipelined batches on ``smtp`` for as long as messages are ready now.
 
         Each batch is begun in the recorder before any of its commands is written
@@ -434,7 +310,7 @@ class _Run:
         finally:
             self._in_transaction.discard(task)
 
-    def _begin(self, jobs: list[_Job]) -> _Batch:
+    def _begin(self, jobs: list[Job]) -> _Batch:
         """Tell the recorder a batch is starting; give the jobs back if it refuses."""
         batch = _Batch(jobs, [Slot(job.message) for job in jobs], _now())
         try:
@@ -462,7 +338,7 @@ class _Run:
             slot.decision = await send_one(smtp, slot.message, slot.state)
 
     def _conclude(
-        self, jobs: list[_Job], slots: list[Slot], started: datetime, *, interrupted: bool = False
+        self, jobs: list[Job], slots: list[Slot], started: datetime, *, interrupted: bool = False
     ) -> None:
         results = [
             self._attempt(j, s, started, interrupted) for j, s in zip(jobs, slots, strict=True)
@@ -478,7 +354,7 @@ class _Run:
                 self.stop(self._quota(decision))
 
     def _attempt(
-        self, job: _Job, slot: Slot, started: datetime, interrupted: bool
+        self, job: Job, slot: Slot, started: datetime, interrupted: bool
     ) -> tuple[Attempt, float | None]:
         """The attempt to record for one message, and when to retry it (loop time)."""
         decision = slot.decision
@@ -494,7 +370,7 @@ class _Run:
         attempt = Attempt(ref, number, outcome, code, text, queue_id, started, _now(), final)
         return attempt, (self._retry_at(job) if retry else None)
 
-    def _report(self, jobs: list[_Job], results: list[tuple[Attempt, float | None]]) -> None:
+    def _report(self, jobs: list[Job], results: list[tuple[Attempt, float | None]]) -> None:
         try:
             self.recorder.finished([attempt for attempt, _ in results])
         finally:
@@ -505,7 +381,7 @@ class _Run:
             for attempt, _ in results:
                 self.progress(attempt)
 
-    def _outcome(self, job: _Job, decision: Decision) -> tuple[Outcome, bool, bool]:
+    def _outcome(self, job: Job, decision: Decision) -> tuple[Outcome, bool, bool]:
         """(outcome, final, retry) for a decision about attempt ``job.number``."""
         kind = decision.kind
         if kind in ("sent", "permanent"):
@@ -527,12 +403,12 @@ class _Run:
     def _exhausted(self, number: int) -> bool:
         return bool(self.retrying.stop(self._retry_state(number)))
 
-    def _retry_at(self, job: _Job) -> float:
+    def _retry_at(self, job: Job) -> float:
         delay = float(self.retrying.wait(self._retry_state(job.number)))
         return asyncio.get_running_loop().time() + delay
 
     def _undecided(
-        self, job: _Job, state: TransactionState, started: datetime, interrupted: bool
+        self, job: Job, state: TransactionState, started: datetime, interrupted: bool
     ) -> Attempt:
         """A message cut short (Ctrl-C past the grace) or never handed over (run stopping)."""
         if state.data_sent:

@@ -59,12 +59,10 @@ stopping, no new transaction is written; the one whose DATA was accepted is
 finished (its content sent and its reply read), and the messages never written
 keep no decision: the engine records them as ``paused``.
 
-Replies are read by :class:`ReplyReader`, which stands in for aiosmtplib's
-``SMTPProtocol`` on the transport (``transport.set_protocol``) for the length of a
-stream: aiosmtplib's protocol keeps one reply per command and drops bytes that
-arrive while no command waits, which several replies in flight would hit. The
-reader keeps every reply, in order, and hands the transport back when the stream
-ends with nothing left unread (or closes the connection if something is). The
+Replies are read by :class:`notify.deliver.replies.ReplyReader`, which stands in
+for aiosmtplib's protocol on the transport for the length of a stream and keeps
+every reply, in order; the stream hands the transport back when it ends with
+nothing left unread (or closes the connection if something is). The
 writes never block (asyncio buffers them while the replies keep being read), so
 client and server cannot both wait on a full TCP window. Each reply is awaited
 at most the account's timeout.
@@ -72,30 +70,16 @@ at most the account's timeout.
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Literal
 
-from aiosmtplib import (
-    SMTP,
-    SMTPException,
-    SMTPReadTimeoutError,
-    SMTPResponse,
-    SMTPResponseException,
-    SMTPServerDisconnected,
-)
-from aiosmtplib.protocol import (
-    COMMAND_INJECTION_REGEX,
-    MAX_LINE_LENGTH,
-    MAX_RESPONSE_LENGTH,
-    SMTPProtocol,
-)
-from aiosmtplib.typing import SMTPStatus
+from aiosmtplib import SMTP, SMTPException, SMTPResponse, SMTPServerDisconnected
+from aiosmtplib.protocol import COMMAND_INJECTION_REGEX
 
 from notify.deliver.classify import Decision, Stage, classify_error, classify_reply
 from notify.deliver.model import Outgoing, Policy
+from notify.deliver.replies import ReplyReader, install_reader
 from notify.deliver.session import (
     TransactionState,
     envelope_options,
@@ -147,125 +131,6 @@ class _Step:
 
 class _OutOfStep(SMTPException):
     """The server answered something that leaves the conversation in doubt."""
-
-
-def parse_replies(buffer: bytearray) -> list[SMTPResponse]:
-    """Take every complete reply off the front of ``buffer``, in order.
-
-    A reply is one or more lines ``NNN-text`` ended by a line ``NNN text`` (RFC 5321
-    section 4.2.1); an incomplete one stays in ``buffer``. Raises
-    SMTPResponseException for a malformed or oversized reply, like aiosmtplib.
-    """
-    replies: list[SMTPResponse] = []
-    lines: list[bytes] = []
-    offset = consumed = 0
-    while (end := buffer.find(b"\n", offset)) != -1:
-        line = bytes(buffer[offset : end + 1])
-        offset = end + 1
-        if len(line) > MAX_LINE_LENGTH:
-            raise SMTPResponseException(SMTPStatus.invalid_response, "Response too long")
-        try:
-            code = int(line[:3])
-        except ValueError:
-            text = line.decode("utf-8", "ignore")
-            raise SMTPResponseException(
-                SMTPStatus.invalid_response, f"Malformed SMTP response line: {text}"
-            ) from None
-        lines.append(line[4:].strip(b" \t\r\n"))
-        if line[3:4] != b"-":
-            text = b"\n".join(lines).decode("utf-8", "surrogateescape")
-            replies.append(SMTPResponse(code, text))
-            lines, consumed = [], offset
-    del buffer[:consumed]
-    if len(buffer) > MAX_RESPONSE_LENGTH:
-        raise SMTPResponseException(SMTPStatus.invalid_response, "Response too long")
-    return replies
-
-
-class ReplyReader(asyncio.Protocol):
-    """Stands in for aiosmtplib's protocol during a batch; keeps every reply in order.
-
-    Losing the connection is passed on to aiosmtplib's protocol, so the SMTP object
-    knows it is closed; so is flow control.
-    """
-
-    def __init__(self, inner: SMTPProtocol, transport: asyncio.WriteTransport) -> None:
-        self._inner = inner
-        self._transport = transport
-        self._buffer = bytearray()
-        self._replies: deque[SMTPResponse] = deque()
-        self._error: SMTPException | None = None
-        self._arrived = asyncio.Event()
-
-    def data_received(self, data: bytes) -> None:
-        """Keep the bytes; parse every reply they complete."""
-        self._buffer.extend(data)
-        try:
-            self._replies.extend(parse_replies(self._buffer))
-        except SMTPResponseException as exc:
-            self._error = self._error or exc
-        self._arrived.set()
-
-    def eof_received(self) -> bool:
-        """The server closed its side: no reply will come (the transport closes)."""
-        self._fail(SMTPServerDisconnected("Unexpected EOF received"))
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """No reply will come; tell aiosmtplib's protocol too."""
-        error = SMTPServerDisconnected("Connection lost")
-        error.__cause__ = exc
-        self._fail(error)
-        self._inner.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        """Flow control, passed on."""
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        """Flow control, passed on."""
-        self._inner.resume_writing()
-
-    def _fail(self, error: SMTPException) -> None:
-        self._error = self._error or error
-        self._arrived.set()
-
-    @property
-    def clean(self) -> bool:
-        """True when every reply received has been read and no partial one waits."""
-        return not self._replies and not self._buffer and self._error is None
-
-    def write(self, data: bytes) -> None:
-        """Write one group (never blocks: the transport buffers)."""
-        if self._transport.is_closing():
-            raise SMTPServerDisconnected("Connection lost")
-        self._transport.write(data)
-
-    async def read(self, timeout: float | None) -> SMTPResponse:
-        """The next reply, waiting at most ``timeout`` seconds for it."""
-        if self._replies:  # already here (the replies to a group mostly come at once)
-            return self._replies.popleft()
-        try:
-            async with asyncio.timeout(timeout):
-                while not self._replies:
-                    if self._error is not None:
-                        raise self._error
-                    self._arrived.clear()
-                    await self._arrived.wait()
-        except TimeoutError as exc:
-            raise SMTPReadTimeoutError("Timed out waiting for server response") from exc
-        return self._replies.popleft()
-
-
-def _install_reader(smtp: SMTP) -> tuple[ReplyReader, SMTPProtocol, asyncio.BaseTransport]:
-    """Put a ReplyReader on the connection in place of aiosmtplib's protocol."""
-    protocol = smtp.protocol
-    transport = protocol.transport if protocol is not None else None
-    if protocol is None or transport is None or transport.is_closing():
-        raise SMTPServerDisconnected("Connection lost")
-    reader = ReplyReader(protocol, cast(asyncio.WriteTransport, transport))
-    transport.set_protocol(reader)
-    return reader, protocol, transport
 
 
 def _command(verb: bytes, address: bytes, options: list[str]) -> bytes:
@@ -411,7 +276,7 @@ class Stream:
     def __init__(self, smtp: SMTP, *, stopping: Callable[[], bool]) -> None:
         self.smtp = smtp
         self.stopping = stopping
-        self._reader, self._protocol, self._transport = _install_reader(smtp)
+        self._reader, self._protocol, self._transport = install_reader(smtp)
         self._exchange = _Exchange(smtp, self._reader, stopping)
         self._exchange.on_decided = self._on_decided
         self._open: list[tuple[list[Slot], Callable[[], None]]] = []  # batches not yet decided
