@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from notify import previewpages as pages
 from notify.addressbook.merge import ContactList
 from notify.addressbook.model import Recipient
 from notify.compose import Composed, Composer, lint_template
@@ -40,7 +41,6 @@ _FIXED = frozenset({MARKER, "manifest.json", "index.html", "style.css"})
 _EML_NAME = re.compile(r"\d{6,}-[A-Za-z0-9._-]*\.eml")
 _VIEW_NAME = re.compile(r"\d{6,}\.html")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_LANGUAGES = {"fr": "French", "en": "English"}
 _esc = html.escape
 
 
@@ -144,50 +144,6 @@ def _install(staging: Path, target: Path, out_dir: Path) -> None:
     shutil.rmtree(old)
 
 
-# -- pages ---------------------------------------------------------------------------
-
-_CSP = (
-    "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
-    "style-src 'self' 'unsafe-inline'; img-src data:; frame-src 'self'\">"
-)
-
-
-def _head(title: str, css: str) -> str:
-    return (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>{_CSP}"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{_esc(title)}</title><link rel='stylesheet' href='{css}'></head><body>"
-    )
-
-
-def _spoken(code: str) -> str:
-    return _esc(_LANGUAGES.get(code, code))
-
-
-def _person(recipient: Recipient) -> str:
-    name = _esc(recipient.name) if recipient.name else "<span class='muted'>(no name)</span>"
-    return f"{name}<br><span class='addr'>{_esc(recipient.email)}</span>"
-
-
-_STYLE = """\
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:72rem;margin:1.5rem auto;
-padding:0 1rem;color:#1b1b1b;line-height:1.45;font-size:16px}h1{font-size:1.6rem;margin:.5rem 0}
-h2{font-size:1.25rem;margin-top:2rem;border-bottom:2px solid #2a6ebb;padding-bottom:.2rem}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}th{background:#f3f3f3}
-th,td{border-bottom:1px solid #ddd;padding:.4rem .5rem;text-align:left;vertical-align:top}
-pre{white-space:pre-wrap;background:#fafafa;border:1px solid #ddd;padding:1rem;font-size:.95rem}
-iframe{width:100%;height:36rem;border:1px solid #ddd;background:#fff}.facts th{width:9rem}
-.banner{background:#e8f5e9;border-left:6px solid #2e7d32;padding:.6rem 1rem;font-size:1.05rem}
-.warn{background:#fff4d6;border-left:6px solid #e0a000;padding:.5rem 1rem;margin:.5rem 0}
-.bad{background:#fdecea;border-left:6px solid #c62828;padding:.5rem 1rem;margin:.5rem 0}
-.cards{display:flex;flex-wrap:wrap;gap:.75rem;margin:1rem 0}.muted{color:#777}
-.card{flex:1 1 13rem;border:1px solid #ccd;border-radius:6px;padding:.6rem .8rem;background:#f7f9fc}
-.card b{display:block;font-size:1.9rem;line-height:1.1}.card.alert{background:#fff4d6}
-.addr{font-family:ui-monospace,monospace;font-size:.9rem;color:#333}nav{margin:.5rem 0}
-.tag{display:inline-block;font-size:.85rem;background:#fff4d6;border-radius:3px;padding:0 .35rem}
-"""
-
-
 class _Writer:
     """Streams the outbox: .eml and view files, manifest entries, index rows, counts."""
 
@@ -223,8 +179,8 @@ class _Writer:
         self.manifest.write(("" if index == 1 else ",\n") + json.dumps(record, ensure_ascii=False))
         warn = "".join(f"<span class='tag'>{_esc(w)}</span> " for w in composed.warnings)
         self.rows.write(
-            f"<tr><td>{index}</td><td>{_person(recipient)}</td>"
-            f"<td>{_spoken(composed.language)}</td>"
+            f"<tr><td>{index}</td><td>{pages.person(recipient)}</td>"
+            f"<td>{pages.spoken(composed.language)}</td>"
             f"<td>{'yes' if recipient.in_window else ''}</td>"
             f"<td><a href='{view}'>{_esc(composed.subject)}</a></td><td>{warn}</td></tr>\n"
         )
@@ -248,14 +204,14 @@ class _Writer:
         if self.total is None or index < self.total:
             links.append(f"<a href='{index + 1:06d}.html'>Next message &rarr;</a>")
         parts = [
-            _head(composed.subject, "../style.css"),
+            pages.head(composed.subject, "../style.css"),
             f"<nav>{' · '.join(links)}</nav>",
             f"<p class='banner'>Preview of message {index}: it has <strong>not</strong> "
             "been sent.</p>",
             f"<h1>{_esc(composed.subject)}</h1><table class='facts'>",
             f"<tr><th>From</th><td>{_esc(self.sender)}</td></tr>",
-            f"<tr><th>To</th><td>{_person(recipient)}</td></tr>",
-            f"<tr><th>Language</th><td>{_spoken(composed.language)}</td></tr>",
+            f"<tr><th>To</th><td>{pages.person(recipient)}</td></tr>",
+            f"<tr><th>Language</th><td>{pages.spoken(composed.language)}</td></tr>",
             f"<tr><th>Message-ID</th><td><code>{_esc(composed.message_id)}</code></td></tr>",
             f"<tr><th>File</th><td><a href='../{eml}'>{eml}</a></td></tr></table>",
         ]
@@ -282,111 +238,6 @@ def _copy(path: Path, target: IO[str]) -> None:
     with path.open(encoding="utf-8") as source:
         shutil.copyfileobj(source, target)
     path.unlink()
-
-
-# -- summary, people not written to, template findings --------------------------------
-
-
-def _table(out: IO[str], head: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> None:
-    """Write a table, a row at a time; the cells are HTML already escaped."""
-    out.write("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>")
-    for row in rows:
-        out.write("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
-    out.write("</table>")
-
-
-def _summary_html(summary: PreviewSummary, contacts: ContactList, lines: list[str]) -> str:
-    cards = [  # (count, what, needs action when not zero)
-        (summary.messages, "messages to send, one per person", False),
-        (len(contacts.secure), "on secure health messaging: write from your secure client", True),
-        (len(contacts.unreachable), "without an e-mail address: call or write to them", True),
-        (
-            contacts.count("invalid-address") + contacts.excluded,
-            "skipped: invalid or excluded",
-            False,
-        ),
-        (contacts.duplicates, "duplicates merged", False),
-        (summary.with_warnings, "messages to check", True),
-    ]
-    html_cards = "".join(
-        f"<div class='card{' alert' if count and act else ''}'><b>{count}</b>{text}</div>"
-        for count, text, act in cards
-    )
-    items = [
-        f"<li class='warn'><strong>Warning:</strong> {_esc(line[9:])}</li>"
-        if line.startswith("warning: ")
-        else f"<li>{_esc(line)}</li>"
-        for line in lines
-    ]
-    if summary.languages:
-        spoken = (f"{n} in {_spoken(c)}" for c, n in sorted(summary.languages.items()))
-        items.append(f"<li>Languages: {', '.join(spoken)}</li>")
-    return f"<div class='cards'>{html_cards}</div><ul class='facts'>{''.join(items)}</ul>"
-
-
-def _checks_html(summary: PreviewSummary) -> str:
-    parts = ["<h2>Things to check</h2>"]
-    if not summary.warnings and not summary.template_findings:
-        parts.append("<p>Nothing special: no message and no template needs attention.</p>")
-    if summary.template_findings:
-        items = "".join(f"<li>{_esc(f)}</li>" for f in summary.template_findings)
-        parts.append(f"<div class='bad'><strong>The template:</strong><ul>{items}</ul></div>")
-    if summary.warnings:
-        items = "".join(
-            f"<li>{_esc(text)}: <strong>{count}</strong> message{'s' if count > 1 else ''}</li>"
-            for text, count in sorted(summary.warnings.items())
-        )
-        parts.append(f"<div class='warn'>Some messages need a look:<ul>{items}</ul></div>")
-    return "".join(parts)
-
-
-_PROBLEM_TITLES = {
-    "invalid-address": "Not valid e-mail addresses (skipped)",
-    "excluded": "Excluded on purpose",
-    "duplicate": "Duplicates merged (the same person found more than once)",
-}
-
-
-def _write_others(out: IO[str], contacts: ContactList) -> None:
-    """The people who get no message, streamed: there may be very many."""
-    out.write("<h2>People who will not get this e-mail</h2>")
-    kinds = [k for k in _PROBLEM_TITLES if contacts.count(k)]
-    sections = bool(contacts.secure) + bool(contacts.unreachable) + len(kinds)
-    if sections == 0 or (sections == 1 and contacts.duplicates):
-        out.write("<p>None: everyone found in the address books gets a message.</p>")
-    if contacts.secure:
-        out.write(
-            f"<h3>On secure health messaging (MSSanté, Apicrypt): {len(contacts.secure)}</h3>"
-            "<p>An ordinary mail account usually cannot reach these addresses: write to them "
-            "from your secure messaging software.</p>"
-        )
-        rows = ((_person(r), _esc(", ".join(map(str, r.sources)))) for r in contacts.secure)
-        _table(out, ("Person", "Found in"), rows)
-    if contacts.unreachable:
-        out.write(
-            f"<h3>No e-mail address: {len(contacts.unreachable)}</h3><p>Reach these people "
-            "by phone or by post.</p>"
-        )
-        people = (
-            (
-                _esc(e.name),
-                _esc("; ".join(e.phones)),
-                _esc("; ".join(e.postal)),
-                _esc(str(e.origin)),
-            )
-            for e in contacts.unreachable
-        )
-        _table(out, ("Person", "Phone", "Postal address", "Found in"), people)
-    for kind in kinds:
-        title, count = _PROBLEM_TITLES[kind], contacts.count(kind)
-        found = ((_esc(str(p.origin)), _esc(p.message)) for p in contacts.problems_of(kind))
-        if kind == "duplicate":  # information only: folded away
-            out.write(f"<details><summary>{title}: {count}</summary>")
-            _table(out, ("Found in", "What"), found)
-            out.write("</details>")
-        else:
-            out.write(f"<h3>{title}: {count}</h3>")
-            _table(out, ("Found in", "What"), found)
 
 
 def _lint(composer: Composer) -> list[str]:
@@ -453,16 +304,16 @@ def _finish(folder: Path, header: dict[str, Any], top_html: str, contacts: Conta
         _copy(folder / ".manifest.part", manifest)
         manifest.write("\n ]\n}\n")
     with _text_file(folder / "style.css") as style:
-        style.write(_STYLE)
+        style.write(pages.STYLE)
     title = f"Preview of the messages (template {header['template']})"
     with _text_file(folder / "index.html") as index:
         index.write(
-            f"{_head(title, 'style.css')}<h1>{_esc(title)}</h1><p class='banner'>This is a "
+            f"{pages.head(title, 'style.css')}<h1>{_esc(title)}</h1><p class='banner'>This is a "
             "preview: <strong>nothing has been sent</strong>. Check the summary, the people "
             "who will not get this e-mail, and open a few messages before sending.</p>"
             f"<h2>In short</h2>{top_html}"
         )
-        _write_others(index, contacts)
+        pages.write_others(index, contacts)
         index.write(
             "<h2>The messages, one per person</h2><p>Click a subject to read the message. "
             "The people most exposed come first.</p><table><thead><tr><th>#</th>"
@@ -502,7 +353,7 @@ def write_preview(
         writer = _Writer(staging, composer, summary)
         _write_all(writer, composer, recipients, campaign_token, date, progress)
         header = _manifest_header(template, date, summary, contacts, summary_lines)
-        top = _summary_html(summary, contacts, summary_lines) + _checks_html(summary)
+        top = pages.summary_html(summary, contacts, summary_lines) + pages.checks_html(summary)
         _finish(staging, header, top, contacts)
         _install(staging, target, out_dir)
     except OSError as exc:
