@@ -9,10 +9,11 @@ server (offering PIPELINING) on 127.0.0.1, through ``bench/delayproxy.py``'s pro
 ``--connections`` value:
 
 - ``without pipelining``: ``Policy(pipelining=False)``, 4 round trips a message;
-- ``pipelining, batch 1``: MAIL, RCPT and DATA in one group, then the content:
-  2 round trips a message;
-- ``pipelining, batch B``: the content of one message in the same group as the
-  next message's MAIL, RCPT, DATA (``--batch`` messages a batch): about 1.
+- ``pipelining, batch 1``: MAIL, RCPT and DATA in one group, the content of one
+  message in the same group as the next message's MAIL, RCPT, DATA, each message
+  journaled alone: about 1 round trip a message;
+- ``pipelining, batch B``: the same, ``--batch`` messages journaled together: about
+  1 too (batches follow one another without a pause; it was 2 for batch 1 before).
 
 Prints msg/s (the median of ``--repeat`` runs) and the round trips a message that
 the time works out to (connection set-up included). Server, proxy and client share
