@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,8 +19,8 @@ from pydantic import SecretStr
 
 from notify.addressbook.model import Recipient, SentMessage
 from notify.errors import JournalError
-from notify.journal import Journal, schema
-from notify.journal.schema import Migration, sql_migration
+from notify.journal import STATES, AttemptEnd, AttemptStart, Journal, chain, db, queries, schema
+from notify.journal.schema import MIGRATIONS, Migration, sql_migration
 from notify.settings import IncidentSettings
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -119,6 +122,270 @@ def test_a_journal_from_a_newer_notify_is_refused(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match=r"newer notify.*2099-future") as info:
         Journal.open(path)
     assert "Upgrade notify" in str(info.value)
+
+
+# -- 0005-message-id-index and 0006-state-check (cheaper state changes) --------------
+
+SHA = "ab" * 32
+
+
+def reference_json(value: object) -> str:
+    """The canonical JSON of notify before the prebuilt encoder: json.dumps itself."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def table_sql(conn: sqlite3.Connection, name: str) -> str:
+    """The CREATE statement SQLite keeps for ``name``."""
+    return str(conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()[0])
+
+
+def older_journal(path: Path, count: int) -> Journal:
+    """A journal that only has the first ``count`` migrations, opened on them."""
+    conn = db.connect(
+        path, create=True, setup=lambda c: schema.migrate(c, path, MIGRATIONS[:count])
+    )
+    return Journal(path, conn, lambda: T0)
+
+
+def stored_hashes(path: Path) -> list[str]:
+    """The hash column of the event log, in order."""
+    conn = sqlite3.connect(path)
+    try:
+        return [row[0] for row in conn.execute("SELECT hash FROM events ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+def reference_hashes(path: Path) -> list[str]:
+    """The chain recomputed from the raw rows the way notify always hashed them."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT seq, ts, kind, campaign_id, recipient_id, state_from, state_to, data "
+            "FROM events ORDER BY seq"
+        ).fetchall()
+    finally:
+        conn.close()
+    hashes, prev = [], schema.GENESIS
+    for row in rows:
+        assert reference_json(json.loads(row[7])) == row[7]  # the data text too
+        prev = hashlib.sha256((prev + reference_json(list(row))).encode("utf-8")).hexdigest()
+        hashes.append(prev)
+    return hashes
+
+
+def schema_of(path: Path) -> list[tuple[str, str, str]]:
+    """Every table, index and trigger SQLite keeps for the journal at ``path``."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_journal_from_before_0005_opens_verifies_and_goes_on_sending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal written by the notify before (migrations 0001-0004, every hash computed
+    with json.dumps) is upgraded on open: the chain verifies, the digest is kept, a
+    message left sending is recovered and sent again, a bounce still finds its
+    Message-ID, and the states are still checked."""
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(chain, "canonical_json", reference_json)
+    with older_journal(path, 4) as old, old.sending_lock():
+        campaign = new_campaign(old)
+        old.add_recipients(campaign, [person(i) for i in range(4)])
+        starts = [AttemptStart(r, f"<{r}@notify>", "Fri, 27 Nov 2026", SHA) for r in (1, 2)]
+        assert old.begin_attempts(starts) == [1, 2]
+        old.end_attempts([AttemptEnd(1, "sent", 250, "2.0.0 Ok", "Q1")])
+        old.mark("p2@exemple.fr", "skipped", "phoned")  # recipient 3
+        digest = old.digest()
+    monkeypatch.undo()
+    with Journal.open(path, clock=lambda: T0) as journal:
+        conn = journal._conn
+        applied = [row[0] for row in conn.execute("SELECT name FROM migrations")]
+        assert applied[-2:] == ["0005-message-id-index", "0006-state-check"]
+        assert journal.verify() is None
+        assert journal.digest() == digest
+        with journal.sending_lock():
+            assert journal.recover() == 1
+            again = [AttemptStart(2, "<2@notify>", "Fri, 27 Nov 2026", SHA)]
+            again.append(AttemptStart(4, "<4@notify>", "Fri, 27 Nov 2026", SHA))
+            assert journal.begin_attempts(again) == [2, 4]
+            journal.end_attempts([AttemptEnd(r, "sent", 250, "2.0.0 Ok", f"Q{r}") for r in (2, 4)])
+        assert journal.verify() is None
+        assert [r.id for r in journal.find_by_message_id("<1@notify>")] == [1]
+        assert journal.counts(campaign)["sent"] == 3
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            conn.execute("UPDATE recipients SET state = 'lost' WHERE id = 1")
+    assert reference_hashes(path) == stored_hashes(path)
+
+
+def test_an_upgraded_journal_has_the_schema_of_a_new_one(tmp_path: Path) -> None:
+    """0005 and 0006 bring a journal from 0004 to the very schema a new journal gets."""
+    older_journal(tmp_path / "old.db", 4).close()
+    Journal.open(tmp_path / "old.db").close()
+    Journal.open(tmp_path / "new.db").close()
+    assert schema_of(tmp_path / "old.db") == schema_of(tmp_path / "new.db")
+
+
+def test_a_state_change_checks_the_state_without_a_temporary_btree(journal: Journal) -> None:
+    """The CHECK on recipients.state reads as comparisons (0006): SQLite no longer
+    builds a temporary b-tree of the states per row changed, and it still allows
+    exactly the known states."""
+    conn = journal._conn
+    definition = table_sql(conn, "recipients")
+    assert "state IN (" not in definition
+    assert "CHECK (state = 'pending' OR state = 'sending' OR " in definition
+    program = conn.execute("EXPLAIN UPDATE recipients SET state = 'sent' WHERE id = 1")
+    assert "OpenEphemeral" not in [row[1] for row in program]
+    campaign = new_campaign(journal)
+    journal.add_recipients(campaign, [person(1)])
+    conn.execute("SAVEPOINT states")
+    for state in STATES:
+        conn.execute("UPDATE recipients SET state = ? WHERE id = 1", (state,))
+    for wrong in ("lost", "Sent", "sent ", ""):
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+            conn.execute("UPDATE recipients SET state = ? WHERE id = 1", (wrong,))
+    conn.execute("ROLLBACK TO states")
+    conn.execute("RELEASE states")
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_where_sqlite_refuses_the_schema_edit_the_state_list_stays(tmp_path: Path) -> None:
+    """A SQLite that refuses to edit the schema (defensive mode, here an authorizer)
+    keeps the IN list, which allows the same states: 0006 is recorded all the same
+    and the journal works."""
+    path = tmp_path / "old.db"
+    older_journal(path, 5).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+
+    def refuse_schema_edits(action: int, table: str | None, *_: str | None) -> int:
+        editing = action == sqlite3.SQLITE_UPDATE and table in ("sqlite_master", "sqlite_schema")
+        return sqlite3.SQLITE_DENY if editing else sqlite3.SQLITE_OK
+
+    try:
+        conn.set_authorizer(refuse_schema_edits)
+        assert schema.migrate(conn, path) == ["0006-state-check"]
+        conn.set_authorizer(None)
+        assert "CHECK (state IN ('pending', " in table_sql(conn, "recipients")
+        assert conn.execute("PRAGMA writable_schema").fetchone()[0] == 0
+        assert not conn.in_transaction
+    finally:
+        conn.close()
+    with Journal.open(path, clock=lambda: T0) as journal, journal.sending_lock():
+        campaign = new_campaign(journal)
+        journal.add_recipients(campaign, [person(1)])
+        assert journal.begin_attempts([AttemptStart(1, "<1@n>", "Fri", SHA)]) == [1]
+        journal.end_attempts([AttemptEnd(1, "sent", 250, "2.0.0 Ok", "Q1")])
+        assert journal.verify() is None
+
+
+def test_bounces_find_a_message_id_through_the_partial_index(journal: Journal) -> None:
+    """recipients_message_id leaves out the recipients never sent (0005), and the
+    look-up by Message-ID still searches it."""
+    assert "WHERE message_id IS NOT NULL" in table_sql(journal._conn, "recipients_message_id")
+    plan = journal._conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT {queries.COLUMNS} FROM recipients WHERE message_id = ?",  # noqa: S608
+        ("<1@notify>",),
+    ).fetchall()
+    text = " ".join(str(row[-1]) for row in plan)
+    assert "SEARCH recipients USING INDEX recipients_message_id (message_id=?)" in text
+
+
+def test_a_write_transaction_commits_all_or_nothing(tmp_path: Path) -> None:
+    """write_transaction commits the block, and rolls it back when the block raises or
+    when the COMMIT itself fails (here a deferred foreign key)."""
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.execute(
+            "CREATE TABLE child (id INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+        with db.write_transaction(conn) as same:
+            assert same is conn
+            conn.execute("INSERT INTO parent VALUES (1)")
+
+        def insert_then_fail() -> None:
+            with db.write_transaction(conn):
+                conn.execute("INSERT INTO parent VALUES (2)")
+                raise KeyError(2)
+
+        with pytest.raises(KeyError):
+            insert_then_fail()
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), db.write_transaction(conn):
+            conn.execute("INSERT INTO child VALUES (3)")
+        assert not conn.in_transaction
+        assert conn.execute("SELECT id FROM parent").fetchall() == [(1,)]
+        assert conn.execute("SELECT count(*) FROM child").fetchone() == (0,)
+    finally:
+        conn.close()
+
+
+def test_translate_names_the_journal_and_keeps_the_cause(tmp_path: Path) -> None:
+    """sqlite3 and OS errors raised inside translate() become JournalErrors naming the
+    file, with the original as their cause; other exceptions pass as they are."""
+    path = tmp_path / "incident.db"
+    cause = sqlite3.OperationalError("disk I/O error")
+    with pytest.raises(JournalError, match=r"incident\.db") as info, db.translate(path):
+        raise cause
+    assert info.value.__cause__ is cause
+    with pytest.raises(JournalError, match="disk is full"), db.translate(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(KeyError), db.translate(path):
+        raise KeyError(1)
+
+
+def send_all(journal: Journal, campaign: int, each: Callable[[], object] = lambda: None) -> int:
+    """Begin and end every due recipient of ``campaign`` by batches of 5, calling
+    ``each`` after every batch; return how many were sent."""
+    count, after = 0, None
+    while page := journal.to_send(campaign, limit=5, after=after):
+        after = page[-1].rank
+        journal.begin_attempts([AttemptStart(r.id, f"<{r.id}@n>", "Fri", SHA) for r in page])
+        journal.end_attempts([AttemptEnd(r.id, "sent", 250, "2.0.0 Ok", "Q") for r in page])
+        count += len(page)
+        each()
+    return count
+
+
+def test_the_wal_stays_near_its_checkpoint_size_while_sending(tmp_path: Path) -> None:
+    """Checkpoints every WAL_AUTOCHECKPOINT_PAGES pages keep the -wal file about that
+    size during a run (what a power cut may lose is bounded by it too)."""
+    path = tmp_path / "incident.db"
+    wal = path.with_name(path.name + "-wal")
+    frame = 4096 + 24
+    sizes: list[int] = []
+    with Journal.open(path, clock=lambda: T0) as journal, journal.sending_lock():
+        campaign = new_campaign(journal)
+        journal.add_recipients(campaign, [person(i) for i in range(1500)])
+        assert send_all(journal, campaign, lambda: sizes.append(wal.stat().st_size)) == 1500
+    assert 2 * frame < max(sizes) <= (db.WAL_AUTOCHECKPOINT_PAGES + 100) * frame + 32
+    assert max(sizes) < db.WAL_SIZE_LIMIT
+
+
+def test_a_closed_journal_is_one_file_that_can_be_copied_alone(tmp_path: Path) -> None:
+    """Closing the journal folds the WAL into the file and removes it: the .db file
+    copied alone holds every event and verifies."""
+    path = tmp_path / "incident.db"
+    with Journal.open(path, clock=lambda: T0) as journal, journal.sending_lock():
+        campaign = new_campaign(journal)
+        journal.add_recipients(campaign, [person(i) for i in range(40)])
+        assert send_all(journal, campaign) == 40
+        digest = journal.digest()
+    assert not path.with_name(path.name + "-wal").exists()
+    copy = tmp_path / "archive" / "incident.db"
+    copy.parent.mkdir()
+    shutil.copyfile(path, copy)
+    with Journal.open(copy, read_only=True) as archived:
+        assert archived.verify() is None
+        assert archived.digest() == digest
+        assert archived.counts(campaign)["sent"] == 40
 
 
 # -- files and permissions -----------------------------------------------------------
@@ -359,7 +626,7 @@ def test_a_read_only_open_never_migrates(tmp_path: Path) -> None:
         with sqlite3.connect(path) as conn:
             schema.migrate(conn, path, schema.MIGRATIONS[:count])
         conn.close()
-    assert [m.read_compatible for m in schema.MIGRATIONS[1:]] == [False, True, True]
+    assert [m.read_compatible for m in schema.MIGRATIONS[1:]] == [False, True, True, True, True]
     with Journal.open(older, read_only=True) as journal:
         assert journal.campaigns() == []
         assert journal.verify() is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from notify.addressbook.model import Recipient
-from notify.journal import Journal
+from notify.journal import Journal, chain
 
 DROP_GUARDS = "DROP TRIGGER events_append_only_update; DROP TRIGGER events_append_only_delete;"
 
@@ -105,3 +105,47 @@ def test_the_event_log_refuses_updates_and_deletes(path: Path) -> None:
             conn.execute("DELETE FROM events")
     finally:
         conn.close()
+
+
+def seqs(journal: Journal) -> list[int]:
+    """The sequence numbers of the event log, in order."""
+    return [event.seq for event in journal.events()]
+
+
+def test_appending_after_another_writer_reads_the_head_again(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The head this process wrote last is only a guess: when another process appended
+    since (here: the guess is put back one event), the next append reads the real
+    head, and the chain goes on without a gap or a fork."""
+    with Journal.open(path) as journal:
+        journal.mark("a@exemple.fr", "skipped", "phoned")
+        before = chain._last_head
+        assert before is not None
+        assert before[0] == 7
+        journal.mark("b@exemple.fr", "skipped", "phoned")
+        monkeypatch.setattr(chain, "_last_head", before)
+        journal.mark("c@exemple.fr", "skipped", "phoned")
+        assert seqs(journal) == list(range(1, 10))
+        assert journal.verify() is None
+
+
+def test_an_append_rolled_back_leaves_no_trace_in_the_chain(path: Path) -> None:
+    """Events appended in a transaction that is rolled back are gone, head included:
+    the next append continues from the head that was committed."""
+    lost = chain.NewEvent("marked", 1, 1, "pending", "skipped", {"note": "rolled back"})
+    with Journal.open(path) as journal:
+
+        def append_then_fail() -> None:
+            with journal._write() as (conn, now):
+                chain.append_events(conn, now, [lost])
+                raise KeyError(lost.kind)
+
+        with pytest.raises(KeyError):
+            append_then_fail()
+        journal.mark("a@exemple.fr", "skipped", "phoned")
+        assert seqs(journal) == list(range(1, 8))
+        assert [e.data for e in journal.events() if e.kind == "marked"] == [
+            {"note": "phoned", "by": ""}
+        ]
+        assert journal.verify() is None

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from notify.addressbook.model import Origin, Recipient, SentMessage
-from notify.journal import recipient_from_json, recipient_to_json
+from notify.journal import codec, recipient_from_json, recipient_to_json
 from notify.journal.codec import canonical_json, format_ts, strip_secrets
 
 text = st.text(max_size=20)
@@ -67,3 +70,78 @@ def test_strip_secrets_reports_paths_not_values() -> None:
     )
     assert cleaned == {"smtp": {"host": "h"}, "list": [1]}
     assert removed == ["smtp.Password", "list[0]", "TOKEN"]
+
+
+def reference_json(value: object) -> str:
+    """The canonical form every event hash was computed from (json.dumps, as notify 1.0)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+# Any code point, lone surrogates and control characters included (json escapes the
+# controls and passes surrogates through as they are, with ensure_ascii=False).
+any_text = st.text(st.characters(exclude_categories=()), max_size=12)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | any_text,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(any_text, inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+def test_canonical_json_uses_the_prebuilt_encoder() -> None:
+    """On CPython the fast path is taken (else the comparisons below would be moot)."""
+    assert codec._ENCODE is not None
+
+
+@given(json_values)
+def test_canonical_json_is_byte_identical_to_json_dumps(value: object) -> None:
+    """For any nested text, number, boolean, null, list and dict: the same text."""
+    assert canonical_json(value) == reference_json(value)
+
+
+@given(st.dictionaries(st.integers(), st.integers(), max_size=4))
+def test_canonical_json_sorts_numeric_keys_as_json_dumps_does(value: dict[int, int]) -> None:
+    """Keys that are numbers are sorted as numbers, then written as text, as json does."""
+    assert canonical_json(value) == reference_json(value)
+
+
+def refusal(encode: Callable[[object], str], value: object) -> tuple[type[Exception], str]:
+    """The type and message of the error ``encode`` raises for ``value``."""
+    try:
+        encode(value)
+    except (TypeError, ValueError) as exc:
+        return type(exc), str(exc)
+    raise AssertionError(f"{value!r} was encoded")
+
+
+def circular() -> list[object]:
+    """A list that contains itself."""
+    loop: list[object] = [1]
+    loop.append(loop)
+    return loop
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        {"a": [float("inf")]},
+        {"a": object()},
+        {"b": {1, 2}},
+        {1: "a", "b": 2},
+        circular(),
+    ],
+    ids=["nan", "infinity", "object", "set", "mixed-keys", "circular"],
+)
+def test_canonical_json_refuses_what_json_dumps_refuses_with_its_error(value: object) -> None:
+    """NaN, objects, mixed keys, a circular list: the same exception and message."""
+    assert refusal(canonical_json, value) == refusal(reference_json, value)

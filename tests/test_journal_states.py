@@ -248,3 +248,24 @@ def test_naive_datetimes_are_refused(journal: Journal) -> None:
     """The journal stores aware datetimes only: a naive one is a bug, said so."""
     with pytest.raises(ValueError, match="time zone"):
         journal.sent_in_window(datetime(2026, 11, 27))
+
+
+def test_begin_records_the_campaigns_current_revision(journal: Journal) -> None:
+    """Each attempt records the revision its campaign had when it began (re-rendering)."""
+    first = journal.campaign(1).revision.id
+    send(journal, 1)
+    revised = journal.open_campaign(
+        "alerte", languages=["fr"], settings={}, templates={"body.txt": "corrigé"}, variables={}
+    )
+    assert revised.revision.id != first
+    assert journal.begin_attempts([start(2), start(3)]) == [2, 3]
+    assert [journal.recipient(r).revision_id for r in (1, 2, 3)] == [
+        first,
+        *[revised.revision.id] * 2,
+    ]
+    begun = [e for e in journal.events() if e.kind == "attempt-start"]
+    assert [e.data["revision_id"] for e in begun] == [
+        first,
+        revised.revision.id,
+        revised.revision.id,
+    ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from notify.errors import JournalError
@@ -41,29 +41,37 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 500
 _TEXT_MAX = 2000
 _Current = dict[int, tuple[State, int, int, str | None]]
+#: id -> (state, campaign_id, attempts, message_id, the campaign's revision_id).
+_Sendable = dict[int, tuple[State, int, int, str | None, int | None]]
+
+
+def _by_ids(conn: sqlite3.Connection, select: str, ids: Sequence[int]) -> Iterator[Any]:
+    """The rows of ``select`` (ending in ``WHERE ... IN``) for ``ids``, a chunk at a time."""
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        yield from conn.execute(f"{select} ({marks})", tuple(chunk))
 
 
 def _current(conn: sqlite3.Connection, ids: Sequence[int]) -> _Current:
     """id -> (state, campaign_id, attempts, message_id) for the ids that exist."""
-    found: _Current = {}
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        rows = conn.execute(
-            "SELECT id, state, campaign_id, attempts, message_id FROM recipients "  # noqa: S608
-            f"WHERE id IN ({marks})",
-            tuple(chunk),
-        )
-        for row in rows:
-            found[row[0]] = (cast(State, row[1]), row[2], row[3], row[4])
-    return found
+    rows = _by_ids(
+        conn,
+        "SELECT id, state, campaign_id, attempts, message_id FROM recipients WHERE id IN",
+        ids,
+    )
+    return {row[0]: (cast(State, row[1]), row[2], row[3], row[4]) for row in rows}
 
 
-def _revisions(conn: sqlite3.Connection, campaigns: set[int]) -> dict[int, int | None]:
-    return {
-        c: conn.execute("SELECT revision_id FROM campaigns WHERE id = ?", (c,)).fetchone()[0]
-        for c in campaigns
-    }
+def _current_with_revision(conn: sqlite3.Connection, ids: Sequence[int]) -> _Sendable:
+    """:func:`_current` plus the current revision of each one's campaign (one SELECT)."""
+    rows = _by_ids(
+        conn,
+        "SELECT r.id, r.state, r.campaign_id, r.attempts, r.message_id, c.revision_id "
+        "FROM recipients AS r JOIN campaigns AS c ON c.id = r.campaign_id WHERE r.id IN",
+        ids,
+    )
+    return {row[0]: (cast(State, row[1]), row[2], row[3], row[4], row[5]) for row in rows}
 
 
 def _check_start(start: AttemptStart, seen: set[int]) -> None:
@@ -81,14 +89,13 @@ def begin(conn: sqlite3.Connection, starts: Sequence[AttemptStart], now: str) ->
     seen: set[int] = set()
     for start in starts:
         _check_start(start, seen)
-    current = _current(conn, [s.recipient_id for s in starts])
+    current = _current_with_revision(conn, [s.recipient_id for s in starts])
     missing = [s.recipient_id for s in starts if s.recipient_id not in current]
     if missing:
         raise JournalError(f"no recipient #{missing[0]} in this journal (a bug in notify)")
-    revisions = _revisions(conn, {row[1] for row in current.values()})
     updates, events, begun = [], [], []
     for s in starts:
-        state, campaign_id, attempts, old_id = current[s.recipient_id]
+        state, campaign_id, attempts, old_id, revision = current[s.recipient_id]
         if state not in SENDABLE:
             continue  # marked by hand meanwhile: not ours to send any more
         if state == "uncertain" and old_id and s.message_id != old_id:
@@ -96,7 +103,6 @@ def begin(conn: sqlite3.Connection, starts: Sequence[AttemptStart], now: str) ->
                 f"recipient #{s.recipient_id} is uncertain: send it again with its recorded "
                 f"Message-ID {old_id}, not {s.message_id} (a bug in notify)"
             )
-        revision = revisions[campaign_id]
         updates.append(
             (attempts + 1, s.message_id, s.date, s.sha256, revision, now, s.recipient_id)
         )

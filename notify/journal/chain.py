@@ -48,15 +48,24 @@ class NewEvent:
 
 def event_hash(prev: str, fields: Sequence[Any]) -> str:
     """The chained hash of one row whose fields (without the hash) are ``fields``."""
-    payload = canonical_json(list(fields))
+    # A tuple is encoded as the JSON array its list would be: no copy needed.
+    payload = canonical_json(fields if isinstance(fields, tuple | list) else list(fields))
     return hashlib.sha256((prev + payload).encode("utf-8")).hexdigest()
 
 
-def append_events(conn: sqlite3.Connection, ts: str, events: Sequence[NewEvent]) -> None:
-    """Append ``events`` (all stamped ``ts``); call inside a write transaction."""
-    if not events:
-        return
-    seq, prev = conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+#: The head this process last moved the chain to, as (seq, hash): a guess that spares
+#: reading ``chain_head`` when it is still the head, which :func:`append_events` checks
+#: in the UPDATE that moves the head. Another process may have appended since, or the
+#: transaction may have been rolled back: then the UPDATE changes nothing and the head
+#: is read as before. (One slot: a process writes one journal at a time.)
+_last_head: tuple[int, str] | None = None
+
+
+def _chained(
+    head: tuple[int, str], ts: str, events: Sequence[NewEvent]
+) -> tuple[list[tuple[Any, ...]], tuple[int, str]]:
+    """The rows of ``events`` chained after ``head``, and the new head."""
+    seq, prev = head
     rows = []
     for event in events:
         seq += 1
@@ -72,12 +81,35 @@ def append_events(conn: sqlite3.Connection, ts: str, events: Sequence[NewEvent])
         )
         prev = event_hash(prev, fields)
         rows.append((*fields, prev))
+    return rows, (seq, prev)
+
+
+def append_events(conn: sqlite3.Connection, ts: str, events: Sequence[NewEvent]) -> None:
+    """Append ``events`` (all stamped ``ts``); call inside a write transaction."""
+    global _last_head  # noqa: PLW0603 -- a guess checked by the UPDATE, see _last_head
+    if not events:
+        return
+    guess = _last_head
+    moved = False
+    if guess is not None:
+        rows, head = _chained(guess, ts, events)
+        moved = (
+            conn.execute(
+                "UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ?",
+                (*head, *guess),
+            ).rowcount
+            == 1
+        )
+    if not moved:
+        start = conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        rows, head = _chained((start[0], start[1]), ts, events)
+        conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", head)
     conn.executemany(
         "INSERT INTO events (seq, ts, kind, campaign_id, recipient_id, state_from, "
         "state_to, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    conn.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+    _last_head = head
 
 
 def digest(conn: sqlite3.Connection) -> str:

@@ -14,9 +14,10 @@
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -31,11 +32,62 @@ _SECRET_KEY = re.compile(
 )
 
 
+_CANONICAL: dict[str, Any] = {
+    "sort_keys": True,
+    "separators": (",", ":"),
+    "ensure_ascii": False,
+    "allow_nan": False,
+}
+
+
+def _prebuilt_encoder() -> Callable[[Any, int], Sequence[str]] | None:
+    """The C encoder ``json.dumps(value, **_CANONICAL)`` builds at each call, built once.
+
+    Without the circular-reference check (``markers=None``): it then keeps no state
+    between calls, so threads may share it. None where the C accelerator is missing
+    or has another signature.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    spec = json.JSONEncoder(**_CANONICAL)
+    try:
+        encoder: Callable[[Any, int], Sequence[str]] = make(
+            None,  # markers: no circular-reference check (see canonical_json)
+            spec.default,
+            json.encoder.encode_basestring,  # what JSONEncoder uses when not ensure_ascii
+            None,  # indent
+            spec.key_separator,
+            spec.item_separator,
+            spec.sort_keys,
+            spec.skipkeys,
+            spec.allow_nan,
+        )
+    except TypeError:
+        return None
+    return encoder
+
+
+_ENCODE = _prebuilt_encoder()
+
+
 def canonical_json(value: Any) -> str:
-    """``value`` as canonical JSON text: sorted keys, no whitespace, no NaN."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    """``value`` as canonical JSON text: sorted keys, no whitespace, no NaN.
+
+    Exactly ``json.dumps(value, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False, allow_nan=False)``, the form every event hash was computed
+    from: the same C encoder, built once instead of at each call (for the small dicts
+    of an event, building it was most of the cost). A value it refuses (NaN, an
+    object that is not JSON, a list that contains itself: no circular check here,
+    hence a RecursionError) goes through ``json.dumps``, which raises the error it
+    always raised.
+    """
+    if _ENCODE is not None:
+        try:
+            return "".join(_ENCODE(value, 0))
+        except Exception:  # noqa: S110 -- json.dumps below raises the real error
+            pass
+    return json.dumps(value, **_CANONICAL)
 
 
 def format_ts(moment: datetime) -> str:

@@ -12,14 +12,20 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
+from types import TracebackType
 
 from notify.errors import JournalError
 
 #: How long a write waits for another process's transaction (``notify mark``,
 #: ``notify bounces``) before giving up, in milliseconds.
 BUSY_TIMEOUT_MS = 10_000
+#: Pages (4 KiB) written to the WAL between two automatic checkpoints (see configure).
+WAL_AUTOCHECKPOINT_PAGES = 1000
+#: The size a WAL that grew larger is cut back to after a checkpoint, in bytes: four
+#: times its size between two checkpoints (1,000 frames of 4 KiB + 24 bytes).
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 _umask_lock = threading.Lock()
 
@@ -119,15 +125,29 @@ def _fill(hint: str, path: Path) -> str:
     return hint.replace("{name}", path.name).replace("{path}", str(path))
 
 
-@contextmanager
-def translate(path: Path) -> Iterator[None]:
+class _Translate:
+    """What :func:`translate` returns: a class, cheaper than a generator on the hot path."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, sqlite3.Error):
+            raise sqlite_problem(self._path, exc) from exc
+        if isinstance(exc, OSError):
+            raise os_problem(self._path, exc) from exc
+
+
+def translate(path: Path) -> AbstractContextManager[None]:
     """Turn ``sqlite3.Error`` and ``OSError`` raised inside into :class:`JournalError`."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise sqlite_problem(path, exc) from exc
-    except OSError as exc:
-        raise os_problem(path, exc) from exc
+    return _Translate(path)
 
 
 @contextmanager
@@ -299,7 +319,7 @@ def writable(path: Path) -> bool:
 
 
 def configure(conn: sqlite3.Connection, path: Path) -> None:
-    """WAL mode, synchronous=NORMAL, busy timeout, foreign keys."""
+    """WAL mode, synchronous=NORMAL, checkpoints, busy timeout, foreign keys."""
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
@@ -308,21 +328,53 @@ def configure(conn: sqlite3.Connection, path: Path) -> None:
             hint="Put the journal on a local disk (not a network share) and run again.",
         )
     conn.execute("PRAGMA synchronous = NORMAL")
+    # With synchronous=NORMAL the WAL is only synced to disk by a checkpoint: what was
+    # committed since the last one survives the process (SIGKILL included) but not a
+    # power cut. Rarer checkpoints save CPU and fsyncs (at 4,000 pages, measured: 6 %
+    # of the CPU and 20 % of the time of begin_attempts + end_attempts), at the price
+    # of more attempts a power cut may forget, whose messages are then sent again:
+    # about 180 with batches of 5 at 1,000 pages, 720 at 4,000. So 1,000: SQLite's
+    # default, set here so that a build with another default does not change it.
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+    # A WAL that grew past that while a long read kept checkpoints from finishing is
+    # cut back to this size once one completes (else it keeps its size until closed).
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
     conn.execute("PRAGMA foreign_keys = ON")
 
 
-@contextmanager
-def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One ``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
+class _WriteTransaction:
+    """What :func:`write_transaction` returns (a class, like :class:`_Translate`)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._roll_back()
+                raise
+            return
+        self._roll_back()
+
+    def _roll_back(self) -> None:
+        if self._conn.in_transaction:
             with suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
+                self._conn.execute("ROLLBACK")
+
+
+def write_transaction(conn: sqlite3.Connection) -> AbstractContextManager[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
+    return _WriteTransaction(conn)
 
 
 @contextmanager
