@@ -4,34 +4,40 @@ The journal is written before and after every SMTP transaction (through the
 :class:`JournalRecorder` the engine calls), so a crash or Ctrl-C loses nothing: a
 rerun resumes, never resends what was accepted, and resends an ``uncertain``
 message with the same Message-ID and Date (byte for byte the same message).
+
+The messages are composed in this process, or, for a large pass on a machine with a
+second core, by a child process (:mod:`notify.compose_process`, ``[sending]
+compose_process``): the same bytes, while this process only sends and journals.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import os
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from notify.addressbook.model import Recipient
 from notify.campaign import Limits
 from notify.compose import Composed, Composer, TemplateSet
-from notify.compose.mime import format_date
+from notify.compose_process.parent import ComposeProcess, Framed
+from notify.compose_process.protocol import compose_record, job_for, real_clock
 from notify.deliver import Account, Attempt, DeliverySummary, Outgoing, Policy, deliver
-from notify.errors import QuotaPaused
+from notify.errors import NotifyError, QuotaPaused
 from notify.journal import (
     AttemptEnd,
     AttemptStart,
     Campaign,
     Journal,
     Outcome,
-    RecipientRecord,
 )
 from notify.settings import Settings
 
 PAGE = 100  # recipients read from the journal at a time
+COMPOSE_PROCESS_MIN = 2000  # messages due in a pass for "auto" to compose in a child
 
 
 def settings_snapshot(settings: Settings) -> dict[str, Any]:
@@ -78,8 +84,9 @@ class JournalRecorder:
         self.on_attempt = on_attempt
         self.summary = DeliverySummary()  # what this recorder saw (survives a raise)
 
-    def remember(self, ref: int, composed: Composed, date: str) -> None:
-        self.in_flight[ref] = _InFlight(composed.message_id, date, composed.sha256)
+    def remember(self, ref: int, message_id: str, date: str, sha256: str) -> None:
+        """What the journal records when ``ref``'s message is begun (see :meth:`starting`)."""
+        self.in_flight[ref] = _InFlight(message_id, date, sha256)
 
     def starting(self, batch: Sequence[Outgoing]) -> None:
         starts = [
@@ -140,16 +147,6 @@ def _end(attempt: Attempt) -> AttemptEnd:
     return AttemptEnd(attempt.ref, outcome, attempt.code, attempt.text, attempt.queue_id, note=note)
 
 
-def _date_of(record: RecipientRecord, now: datetime) -> datetime:
-    """An uncertain message is resent exactly as it was: same Date as recorded."""
-    if record.state == "uncertain" and record.date_header:
-        try:
-            return parsedate_to_datetime(record.date_header)
-        except (TypeError, ValueError):
-            return now
-    return now
-
-
 async def outgoing_messages(
     journal: Journal,
     campaign: Campaign,
@@ -160,33 +157,128 @@ async def outgoing_messages(
     mail_from: str,
     clock: Callable[[], datetime],
     roster: bool = False,
-) -> AsyncIterator[Outgoing]:
+    helper: ComposeProcess | None = None,
+    wait_for_helper: bool = False,
+) -> AsyncGenerator[Outgoing, None]:
     """Compose, lazily and in exposure order, every message the journal says is due.
 
     ``roster``: only this run's recipients (the journal's roster, see
     :meth:`Journal.add_recipients`): a recipient added by an earlier run but no longer
     in the sources (removed, or excluded since) is left pending, never sent by this run.
+
+    ``helper``: a composing process (not started) for this pass. It is started once
+    the first page is composed, and pages are composed here until it is ready, then
+    by it, from the next page on: its start-up (most of a second) delays nothing, and
+    a helper that cannot start or dies before it is ready changes nothing.
+    ``wait_for_helper`` (``compose_process = "on"``): it composes every message, and
+    its failure is raised. It is killed and reaped when this generator ends, is
+    closed, or fails.
     """
     after: int | None = None
-    while page := journal.to_send(campaign.id, limit=PAGE, after=after, roster=roster):
-        after = page[-1].rank
-        for record in page:
-            if record.id in recorder.in_flight:  # already queued in this run
+    using: ComposeProcess | None = None  # the helper, once started and asked to compose
+    later = None if wait_for_helper else helper  # started after the first page
+    try:
+        if helper is not None and wait_for_helper:
+            await helper.start()
+            await helper.wait_ready()
+            using = helper
+        while using is None or not using.ready():
+            page = journal.to_send(campaign.id, limit=PAGE, after=after, roster=roster)
+            if not page:
+                return
+            after = page[-1].rank
+            for record in page:
+                if record.id in recorder.in_flight:  # already queued in this run
+                    continue
+                composed, date = compose_record(composer, record, token, clock())
+                recorder.remember(record.id, composed.message_id, date, composed.sha256)
+                yield _outgoing(campaign, record.id, mail_from, composed.to, composed)
+            await asyncio.sleep(0)
+            if later is not None:  # now: its start-up does not delay the first message
+                using, later = await _started(later), None
+        await using.begin(after)
+        while framed := await using.next_message():
+            if framed.ref in recorder.in_flight:
                 continue
-            recipient = record.recipient
-            message_id = record.message_id or composer.message_id_for(recipient, token)
-            date = _date_of(record, clock())
-            composed = composer.compose(recipient, message_id=message_id, date=date)
-            recorder.remember(record.id, composed, format_date(date))
-            yield Outgoing(
-                ref=record.id,
-                mail_from=mail_from,
-                rcpt=composed.to,
-                data=composed.data,
-                envid=envid_for(campaign.id, record.id),
-                needs_smtputf8=composed.needs_smtputf8,
-            )
-        await asyncio.sleep(0)
+            recorder.remember(framed.ref, framed.message_id, framed.date, framed.sha256)
+            yield _outgoing(campaign, framed.ref, mail_from, framed.rcpt, framed)
+    finally:
+        if helper is not None:
+            await helper.close()
+
+
+def _outgoing(
+    campaign: Campaign, ref: int, mail_from: str, rcpt: str, message: Composed | Framed
+) -> Outgoing:
+    """What the engine sends for recipient ``ref``: composed here or by the child."""
+    return Outgoing(
+        ref=ref,
+        mail_from=mail_from,
+        rcpt=rcpt,
+        data=message.data,
+        envid=envid_for(campaign.id, ref),
+        needs_smtputf8=message.needs_smtputf8,
+    )
+
+
+async def _started(helper: ComposeProcess) -> ComposeProcess | None:
+    """``helper`` started, or None when it cannot start (the pass goes on without it)."""
+    try:
+        await helper.start()
+    except NotifyError:
+        return None
+    return helper
+
+
+def use_compose_process(
+    mode: Literal["auto", "on", "off"], due: int, clock: Callable[[], datetime]
+) -> bool:
+    """Whether a pass of ``due`` messages is composed by a child process.
+
+    "auto": when it pays, that is at least COMPOSE_PROCESS_MIN messages, a second
+    core to run it on, and notify send's own clock (:func:`real_clock`; tests pass a
+    fake one and compose in-process unless they ask for "on").
+    """
+    if mode != "auto":
+        return mode == "on"
+    return due >= COMPOSE_PROCESS_MIN and _cores() >= 2 and clock is real_clock
+
+
+def _helper(
+    journal: Journal,
+    campaign: Campaign,
+    composer: Composer,
+    mode: Literal["auto", "on", "off"],
+    cap: int | None,
+    clock: Callable[[], datetime],
+    *,
+    token: str,
+    roster: bool,
+) -> ComposeProcess | None:
+    """The composing process of a pass (not started), or None to compose here."""
+    due = 0
+    if mode == "auto":  # an index count
+        due = journal.due(campaign.id, roster=roster)
+        due = due if cap is None else min(due, cap)
+    if not use_compose_process(mode, due, clock):
+        return None
+    fixed = None if clock is real_clock else clock()
+    job = job_for(
+        journal.path,
+        campaign.id,
+        composer,
+        token=token,
+        roster=roster,
+        page=PAGE,
+        fixed_now_for_tests=fixed,
+    )
+    return ComposeProcess(job)
+
+
+def _cores() -> int:
+    """The processor cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 def envid_for(campaign_id: int, recipient_id: int) -> str:
@@ -272,16 +364,25 @@ async def send_campaign(
     clock: Callable[[], datetime],
     on_attempt: Callable[[Attempt], None] | None = None,
     roster: bool = False,
+    compose_process: Literal["auto", "on", "off"] = "auto",
 ) -> DeliverySummary:
     """Send every due message of ``campaign``; the caller holds the sending lock.
 
     A recipient marked by hand (``notify mark``) after it was read from the journal
     is never sent: the pass stops before it and a new pass goes on without it, the
     cap reduced by what the stopped pass may have used.
+
+    ``compose_process``: whether a child process composes the messages of a pass
+    (see :func:`use_compose_process`). With "on" and a clock other than
+    :func:`real_clock`, the clock is read once and its time is the Date of every new
+    message of the pass (a test hook).
     """
     cap, stopped = policy.cap, DeliverySummary()
     while True:
         recorder = JournalRecorder(journal, on_attempt)
+        helper = _helper(
+            journal, campaign, composer, compose_process, cap, clock, token=token, roster=roster
+        )
         messages = outgoing_messages(
             journal,
             campaign,
@@ -291,9 +392,12 @@ async def send_campaign(
             mail_from=mail_from,
             clock=clock,
             roster=roster,
+            helper=helper,
+            wait_for_helper=compose_process == "on",
         )
         try:
-            summary = await deliver(messages, account, replace(policy, cap=cap), recorder)
+            async with aclosing(messages):  # the composing process is reaped here
+                summary = await deliver(messages, account, replace(policy, cap=cap), recorder)
         except RecipientWithdrawn:
             _add(stopped, recorder.summary)
             if cap is not None:

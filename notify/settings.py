@@ -124,6 +124,10 @@ class SendingSettings(_Section):
     # per connection are "uncertain" (resent with the same Message-ID).
     pipelining: bool = True
     pipeline_batch: int = Field(default=5, ge=1, le=50)
+    # Compose the messages in a child process, on another core, while this one sends
+    # and journals: "auto" for 2,000 messages or more on two cores or more, "on"
+    # always, "off" never. The same bytes either way.
+    compose_process: Literal["auto", "on", "off"] = "auto"
 
 
 class ContactsSettings(_Section):

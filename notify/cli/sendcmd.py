@@ -57,6 +57,7 @@ from notify.cli.options import (
     refuse_without_sources,
 )
 from notify.compose import Composer
+from notify.compose_process.protocol import real_clock
 from notify.deliver import (
     Account,
     Attempt,
@@ -473,9 +474,10 @@ def _send_due(
                     policy,
                     token=token,
                     mail_from=clean(settings.sender.address).ascii_email,
-                    clock=lambda: datetime.now().astimezone(),
+                    clock=real_clock,
                     on_attempt=ticker.attempt,
                     roster=True,
+                    compose_process=settings.sending.compose_process,
                 )
             )
     except NotifyError:
