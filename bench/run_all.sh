@@ -2,6 +2,8 @@
 # Every figure of BENCHMARKS.md, one after the other (never two at once: 2 cores).
 #   bench/run_all.sh [N] [LATENCY_N] [REPEAT] [LATENCY_REPEAT]   defaults: 10000 300 3 3
 # SCALE="--sizes 10000,100000,1000000" for the million (about an hour more).
+# Behind the delay proxy: LCONN (default 1,4) connections; the aiosmtpd runs with
+# TLS_N messages (default LATENCY_N); TLS_PLAIN=0 skips the one without PIPELINING.
 # Installs what is missing (Debian postfix with no daemon, mailmerge in its own venv
 # under ~/.cache/notify-bench) unless NO_INSTALL=1. Output: also in $OUT
 # (default ~/.cache/notify-bench/results.txt).
@@ -12,6 +14,8 @@ N=${1:-10000}
 LN=${2:-300}
 REPEAT=${3:-3}
 LREPEAT=${4:-$REPEAT}
+LCONN=${LCONN:-1,4}
+TLS_N=${TLS_N:-$LN}
 INSTALL=()
 OUT=${OUT:-$HOME/.cache/notify-bench/results.txt}
 mkdir -p "$(dirname "$OUT")"
@@ -23,13 +27,15 @@ mkdir -p "$(dirname "$OUT")"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "## peers, loopback, smtp-sink"
   $PY bench/peers.py --n "$N" --repeat "$REPEAT" "${INSTALL[@]}"
+  LATENCY=(--repeat "$LREPEAT" --delay-ms 10 --connections "$LCONN" "${INSTALL[@]}")
   echo "## peers, 10 ms each way, smtp-sink"
-  $PY bench/peers.py --n "$LN" --repeat "$LREPEAT" --delay-ms 10 "${INSTALL[@]}"
-  echo "## peers, 10 ms each way, aiosmtpd with STARTTLS and AUTH"
-  $PY bench/peers.py --n "$LN" --repeat "$LREPEAT" --delay-ms 10 --server tls "${INSTALL[@]}"
+  $PY bench/peers.py --n "$LN" "${LATENCY[@]}"
+  if [ "${TLS_PLAIN:-1}" = 1 ]; then
+    echo "## peers, 10 ms each way, aiosmtpd with STARTTLS and AUTH"
+    $PY bench/peers.py --n "$TLS_N" "${LATENCY[@]}" --server tls
+  fi
   echo "## peers, 10 ms each way, aiosmtpd with STARTTLS and AUTH, offering PIPELINING"
-  $PY bench/peers.py --n "$LN" --repeat "$LREPEAT" --delay-ms 10 --server tls \
-    --server-pipelining "${INSTALL[@]}"
+  $PY bench/peers.py --n "$TLS_N" "${LATENCY[@]}" --server tls --server-pipelining
   echo "## scale"
   # shellcheck disable=SC2086
   $PY bench/scale.py ${SCALE:---sizes 10000,100000} --send-by-resume "${INSTALL[@]}"
