@@ -1,7 +1,7 @@
 """Benchmark: notify's contacts import (read + merge) against the bare parsers.
 
     .venv/bin/python bench/import_ratio.py [--vcards 100000] [--rows 1000000]
-        [--csv-kind simple|outlook] [--repeat 1] [--no-parts] [--profile N]
+        [--csv-kind simple|outlook] [--repeat 1] [--no-parts] [--profile N [--profile-import]]
 
 Generates ``--vcards`` vCards (bench_vcards.make_card) and a CSV of ``--rows`` rows
 (``simple``: the 5 columns of bench/peers.py, UTF-8; ``outlook``: the 92-column French
@@ -26,7 +26,8 @@ compare), unless ``--no-parts``:
   minus ``read+clean``.
 
 ``--profile N`` then prints the N functions with the most own time (cProfile) over
-``read+clean``, to see where the reader's and the validation's time goes.
+``read+clean``, to see where the reader's and the validation's time goes; with
+``--profile-import``, over the whole ``load_contacts`` instead (the merge included).
 """
 
 from __future__ import annotations
@@ -139,14 +140,16 @@ def parts(what: str, path: Path, bare: Timing | None, whole: Timing, repeat: int
         )
 
 
-def profile(what: str, path: Path, top: int) -> None:
-    """Print the ``top`` functions with the most own time over read+clean."""
+def profile(what: str, path: Path, top: int, whole: bool = False) -> None:
+    """Print the ``top`` functions with the most own time over read+clean, or over the
+    whole load_contacts when ``whole``."""
     profiler = cProfile.Profile()
-    profiler.runcall(read_and_clean, path)
+    profiler.runcall(ours if whole else read_and_clean, path)
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("tottime").print_stats(top)
-    say(f"{what}: profile of read+clean (cProfile, by own time; top {top}):")
+    part = "load_contacts" if whole else "read+clean"
+    say(f"{what}: profile of {part} (cProfile, by own time; top {top}):")
     lines = out.getvalue().splitlines()
     start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
     for line in lines[start:]:
@@ -186,7 +189,7 @@ def measure(
     if args.parts:
         parts(what, path, bare, whole, args.repeat)
     if args.profile:
-        profile(what, path, args.profile)
+        profile(what, path, args.profile, args.profile_import)
 
 
 def has_vobject() -> bool:
@@ -215,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         metavar="N",
         help="also print the N functions with the most own time over read+clean (cProfile)",
+    )
+    parser.add_argument(
+        "--profile-import",
+        action="store_true",
+        help="profile the whole load_contacts (the merge included) instead of read+clean",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="notify-import-") as tmp:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from notify.addressbook import _recipients
+from notify.addressbook.addresses import InvalidAddress, clean, matches_domain
 from notify.addressbook.merge import MergeOptions, merge
 from notify.addressbook.model import Entry, Origin, SentMessage
 
@@ -210,3 +215,38 @@ def test_internationalised_domains_match_their_ascii_form() -> None:
     (recipient,) = result.recipients
     assert recipient.email == "jean@exémple.fr"
     assert recipient.ascii_email == "jean@xn--exmple-cva.fr"
+
+
+local_parts = st.sampled_from(["a", "Jean.Dupont", "mssante.fr", "x@y", "info"])
+domains = st.sampled_from(
+    [
+        "mssante.fr",
+        "MSSante.FR",
+        "medecin.mssante.fr",
+        "xmssante.fr",
+        "mssante.fr.example.org",
+        "exémple.fr",
+        "sub.exémple.fr",
+        "xn--exmple-cva.fr",
+        "apicrypt.org",
+    ]
+)
+patterns = st.lists(
+    st.sampled_from(
+        ["mssante.fr", "exémple.fr", "xn--exmple-cva.fr", "fr", "", "a@mssante.fr", "org"]
+    ),
+    max_size=3,
+)
+
+
+@given(local_parts, domains, patterns)
+def test_domains_are_told_by_the_end_of_the_address(
+    local: str, domain: str, wanted: list[str]
+) -> None:
+    """The merge's domain test (one look at the end of the address) says what
+    matches_domain() says of the address's domain, for every address clean() gives."""
+    try:
+        address = clean(f"{local}@{domain}")
+    except InvalidAddress:
+        return
+    assert _recipients._Domains(wanted)(address) == matches_domain(address.domain, wanted)

@@ -15,14 +15,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notify.addressbook import _recipients
+from notify.addressbook import _people, _recipients
 from notify.addressbook import merge as merging
 from notify.addressbook._records import (
     Paths,
+    origin_of,
+    pack_alone,
     pack_entry,
     pack_recipient,
+    unpack_alone,
     unpack_entry,
     unpack_recipient,
+    urgency,
 )
 from notify.addressbook.addresses import Address
 from notify.addressbook.merge import ContactList, MergeOptions, merge
@@ -386,6 +390,65 @@ def test_the_store_merge_gives_what_the_in_memory_merge_gave(
         assert snapshot(contacts) == expected
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(cards | problems, max_size=30), options, st.integers(1, 5))
+def test_addresses_whose_hashes_meet_are_still_told_apart(
+    items: list[Entry | Problem], chosen: MergeOptions, chunk: int
+) -> None:
+    """Shared addresses are found by hash: with three hashes for every address, most
+    entries look shared, and the result is still the in-memory merge's."""
+    expected = snapshot(reference.merge(items, chosen))
+    saved = merging._CHUNK, merging._hash
+    merging._CHUNK, merging._hash = chunk, lambda key: len(key) % 3
+    try:
+        with merge(items, chosen) as contacts:
+            assert snapshot(contacts) == expected
+    finally:
+        merging._CHUNK, merging._hash = saved
+
+
+def test_an_entry_alone_is_the_recipient_a_person_of_it_would_be() -> None:
+    """The recipient an entry makes alone, packed without building it, is the one built
+    for a person of that one entry; unpacked again, it gives what the merge needs."""
+    store = Store()
+    try:
+        paths = store.paths
+        card = entry(
+            "s.mbox",
+            7,
+            "X@Example.org",
+            "x@example.org",
+            "y@exémple.fr",
+            name="Dr X",
+            given_name="X",
+            family_name="Y",
+            groups=["g", "", "g", "h"],
+            phones=["+33 1", "+33 1"],
+            postal=["", "1 rue"],
+            sent_count=2,
+            first_sent=WHEN,
+            last_sent=WHEN,
+            window_messages=[SentMessage(WHEN, "a"), SentMessage(WHEN, "a")],
+            from_sent_folder=True,
+        )
+        addresses, preferred, _ = merging._valid_addresses(card)
+        target = addresses[preferred]
+        person = _people.Person([card], [2], addresses, target, 2)
+        built = _recipients._recipient(person, target, True)
+        order, data = pack_alone(card, addresses, target, True, paths.id_of("s.mbox"), 2, 1)
+        assert unpack_recipient(data, paths) == built
+        assert order == urgency(True, 2) < urgency(True, 1) < urgency(False, 9) < urgency(False, 0)
+        view, own, address, worth, member = unpack_alone(data, paths)
+        assert (own, address, worth, member) == (addresses, target, 2, True)
+        again = _recipients._recipient(
+            _people.Person([view], [2], addresses, address, 2), target, True
+        )
+        assert again == built
+        assert origin_of(data, paths) == (card.origin, addresses)
+    finally:
+        store.close()
+
+
 # -- the rows ------------------------------------------------------------------------------
 
 
@@ -443,6 +506,16 @@ def test_entries_and_recipients_survive_the_store_unchanged() -> None:
         assert unpack_recipient(pack_recipient(person, paths), paths) == person
         plain = Recipient("a@example.org", "a@example.org", "a@example.org")
         assert unpack_recipient(pack_recipient(plain, paths), paths) == plain
+        alone = Entry(Origin("/c.vcf", 1), ["a@example.org"], name="A B", title="Dr")
+        address = Address("a@example.org", "a@example.org", "a@example.org")
+        _, data = pack_alone(alone, [address], address, False, paths.id_of("/c.vcf"), 6, 1)
+        assert unpack_alone(data, paths) == (
+            Entry(alone.origin, name="A B", title="Dr"),  # the addresses are apart
+            [address],
+            address,
+            6,
+            True,
+        )
     finally:
         store.close()
 

@@ -1,20 +1,24 @@
 """The last step of the merge: each merged person becomes recipients, or is left out.
 
-The people are read back from the store one at a time (:func:`people`) and the
-recipients written to it a chunk at a time, so nothing here grows with the number
-of contacts. The rules: the owner's own addresses and ``--exclude`` leave a person
-out, ``--group`` keeps members only, one message at the preferred address unless
-``all_addresses``, and secure-network addresses are kept apart.
+An entry that shares no address is a person of its own: it is placed as it is read
+(:meth:`Placer.alone`), most often as one recipient that its ``entry`` row already
+holds. The people of several entries are placed once joined (:meth:`Placer.place_linked`),
+read back from the store one at a time; then :meth:`Placer.finish` writes the lists in
+the order the people were first read. Nothing here grows with the number of contacts.
+The rules: the owner's own addresses and ``--exclude`` leave a person out, ``--group``
+keeps members only, one message at the preferred address unless ``all_addresses``,
+and secure-network addresses are kept apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from notify.addressbook._people import Person, people
-from notify.addressbook._records import pack_recipient
-from notify.addressbook.addresses import Address, InvalidAddress, clean, matches_domain
+from notify.addressbook._records import pack_recipient, urgency
+from notify.addressbook.addresses import Address, InvalidAddress, clean
 from notify.addressbook.model import Entry, Problem, Recipient
 from notify.addressbook.store import Store
 
@@ -22,7 +26,6 @@ if TYPE_CHECKING:
     from notify.addressbook.merge import MergeOptions
 
 _BATCH = 4000  # recipients written together
-_CACHED_DOMAINS = 4096
 
 
 def in_groups(have: Iterable[str], wanted: tuple[str, ...]) -> bool:
@@ -32,20 +35,20 @@ def in_groups(have: Iterable[str], wanted: tuple[str, ...]) -> bool:
 
 
 class _Domains:
-    """``domains`` and their sub-domains, with the answers for recent domains kept."""
+    """``domains`` and their sub-domains (``addresses.matches_domain``), told by the end of
+    an address: one look, for every address of the import.
+
+    An address from :func:`clean` holds one ``@`` and its domain in lower case: it ends
+    with ``@domain`` or ``.domain`` exactly when its domain is one of ``domains`` or
+    under one. A "domain" holding an ``@`` is no domain, and never matched.
+    """
 
     def __init__(self, domains: Iterable[str]) -> None:
-        self.domains = tuple(domains)
-        self.known: dict[str, bool] = {}
+        kept = [d for d in domains if "@" not in d]
+        self.ends = tuple(f"@{d}" for d in kept) + tuple(f".{d}" for d in kept)
 
     def __call__(self, address: Address) -> bool:
-        domain = address.domain
-        found = self.known.get(domain)
-        if found is None:
-            if len(self.known) >= _CACHED_DOMAINS:
-                self.known.clear()
-            found = self.known[domain] = matches_domain(domain, self.domains)
-        return found
+        return address.email.endswith(self.ends)
 
 
 class _Exclusion:
@@ -151,50 +154,105 @@ def _exposure(recipient: Recipient, entries: list[Entry]) -> None:
                 recipient.window_messages.append(message)
 
 
-class Placer:
-    """Writes each person's recipients to the store, and a problem for each left out."""
+_MERGED = """
+INSERT INTO recipient (urgency, data) SELECT urgency, data FROM (
+    SELECT n AS person, 0 AS j, urgency, data FROM entry WHERE urgency IS NOT NULL
+    UNION ALL SELECT person, j, urgency, data FROM placed WHERE secure = 0
+    ORDER BY 1, 2
+)
+"""
 
-    def __init__(
-        self,
-        store: Store,
-        options: MergeOptions,
-        problem: Callable[[Problem], None],
-        flush: Callable[[], None],
-    ) -> None:
+
+class Placer:
+    """Places each person: their recipients and a problem for each left out.
+
+    What is not the recipient an entry makes alone (``entry.urgency`` set) waits in the
+    ``placed`` and ``placed_problem`` tables, under the person's number and in order.
+    """
+
+    def __init__(self, store: Store, options: MergeOptions) -> None:
         self.store, self.options = store, options
-        self.problem, self.flush = problem, flush
         self.is_owner = _Exclusion(options.owner_addresses)
         self.is_excluded = _Exclusion(options.exclude)
-        self.is_secure = _Domains(options.secure_domains)
-        self.recipients: list[tuple[int, int, bytes]] = []
-        self.secure: list[tuple[bytes]] = []
+        self.is_secure = _Domains(options.secure_domains).__call__  # bound: quicker to call
+        # An entry alone is one recipient at its preferred address, unless these say else.
+        self.plain = not (self.is_owner.any or self.is_excluded.any or options.groups)
+        self.any_secure = bool(options.secure_domains)
+        self.recipients: list[tuple[int, int, int, int, bytes]] = []
+        self.problems: list[tuple[int, int, str, int, int, str]] = []
         self.recipient_count = self.secure_count = self.excluded = 0
+        self.kinds: Counter[str] = Counter()
+        self.alone_count = 0  # entries placed as their own recipient (``entry.urgency``)
+        # Where the recipients are read from, after :meth:`finish`: table, key, filter.
+        self.source = ("recipient", "seq", "")
 
-    def run(self) -> None:
-        """Place every person, in the order first read."""
+    def alone(
+        self,
+        entry: Entry,
+        addresses: list[Address],
+        preferred: Address,
+        number: int,
+        worth: int,
+        member: int,
+    ) -> tuple[bool, bool]:
+        """Place ``entry`` as a person of its own, numbered ``number``.
+
+        ``(True, secure)`` when that is one recipient at ``preferred`` (on a secure
+        network or not), which the caller writes; else ``(False, False)``, and what it
+        gives waits in the store. ``member``: 1 when ``entry`` is in a group asked for.
+        """
+        if self.plain and (len(addresses) == 1 or not self.options.all_addresses):
+            secure = self.any_secure and self.is_secure(preferred)
+            if not secure or (self.options.include_secure and len(addresses) == 1):
+                self.alone_count += 1
+                return True, secure
+        self.place(Person([entry], [worth], addresses, preferred, worth), number, bool(member))
+        if len(self.recipients) + len(self.problems) >= _BATCH:
+            self.write()
+        return False, False
+
+    def place_linked(self) -> None:
+        """Place the people of several entries, once they are joined (``_people``).
+
+        Their entries were placed alone as they were read: that is undone first.
+        """
+        conn = self.store.conn
+        undone = conn.execute(
+            "UPDATE entry SET urgency = NULL WHERE urgency IS NOT NULL AND n IN shared"
+        )
+        self.alone_count -= undone.rowcount
+        conn.execute("DELETE FROM placed WHERE person IN shared")
+        conn.execute("DELETE FROM placed_problem WHERE person IN shared")
+        for count, (number, member, person) in enumerate(people(self.store), start=1):
+            self.place(person, number, member)
+            if count % _BATCH == 0:  # recipients and problems alike
+                self.write()
+        self.write()
+
+    def place(self, person: Person, number: int, member: bool) -> None:
+        """Place one person; ``member`` when one of their entries is in a group asked for."""
         groups, is_owner, is_excluded = self.options.groups, self.is_owner, self.is_excluded
-        for number, person in enumerate(people(self.store), start=1):
-            addresses = person.addresses
-            if is_owner.any and any(is_owner(a) for a in addresses):
-                self._drop(person, "is the owner's own address")
-            elif not groups or in_groups((g for e in person.entries for g in e.groups), groups):
-                kept = (
-                    [a for a in addresses if not is_excluded(a)] if is_excluded.any else addresses
-                )
-                if kept:
-                    self._place(person, kept)
-                else:
-                    self._drop(person, "excluded by --exclude")
-            if number % _BATCH == 0:  # recipients and problems alike
-                self._write()
-        self._write()
+        addresses = person.addresses
+        if is_owner.any and any(is_owner(a) for a in addresses):
+            self._drop(person, number, "is the owner's own address")
+        elif not groups or member:
+            kept = [a for a in addresses if not is_excluded(a)] if is_excluded.any else addresses
+            if kept:
+                self._place(person, number, kept)
+            else:
+                self._drop(person, number, "excluded by --exclude")
 
-    def _drop(self, person: Person, why: str) -> None:
-        self.excluded += 1
+    def _problem(self, number: int, problem: Problem) -> None:
+        origin = problem.origin
+        path = self.store.paths.id_of(origin.path)
+        j = len(self.recipients) + len(self.problems)  # in order within the person
+        self.problems.append((number, j, problem.kind, path, origin.line, problem.message))
+
+    def _drop(self, person: Person, number: int, why: str) -> None:
         origin = person.entries[0].origin
-        self.problem(Problem(origin, "excluded", f"{person.addresses[0].email} {why}"))
+        self._problem(number, Problem(origin, "excluded", f"{person.addresses[0].email} {why}"))
 
-    def _place(self, person: Person, kept: list[Address]) -> None:
+    def _place(self, person: Person, number: int, kept: list[Address]) -> None:
         options, is_secure = self.options, self.is_secure
         if options.all_addresses:
             targets = kept
@@ -207,29 +265,55 @@ class Placer:
         for address in targets:
             secure = is_secure(address)
             recipient = _recipient(person, address, secure)
+            j = len(self.recipients) + len(self.problems)
             if secure and not options.include_secure:
-                self.secure.append((pack_recipient(recipient, paths),))
-                self.problem(
+                self.recipients.append((number, j, 1, 0, pack_recipient(recipient, paths)))
+                self._problem(
+                    number,
                     Problem(
                         person.entries[0].origin,
                         "secure-network",
                         f"{address.email} is on a secure health-messaging network: "
                         "send from your secure messaging client (or pass --include-secure)",
-                    )
+                    ),
                 )
             else:
-                exposed = 0 if recipient.in_window else 1
-                row = (exposed, -recipient.sent_count, pack_recipient(recipient, paths))
-                self.recipients.append(row)
+                order = urgency(recipient.in_window, recipient.sent_count)
+                self.recipients.append((number, j, 0, order, pack_recipient(recipient, paths)))
 
-    def _write(self) -> None:
+    def write(self) -> None:
+        """Write the recipients and problems waiting."""
         conn = self.store.conn
         conn.executemany(
-            "INSERT INTO recipient (exposed, sent, data) VALUES (?, ?, ?)", self.recipients
+            "INSERT INTO placed (person, j, secure, urgency, data) VALUES (?, ?, ?, ?, ?)",
+            self.recipients,
         )
-        conn.executemany("INSERT INTO secure (data) VALUES (?)", self.secure)
-        self.recipient_count += len(self.recipients)
-        self.secure_count += len(self.secure)
+        conn.executemany(
+            "INSERT INTO placed_problem (person, j, kind, path, line, message) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            self.problems,
+        )
         self.recipients.clear()
-        self.secure.clear()
-        self.flush()
+        self.problems.clear()
+
+    def finish(self) -> None:
+        """Write the lists: recipients, secure-network ones and problems, in order."""
+        self.write()
+        conn = self.store.conn
+        others = conn.execute("SELECT EXISTS (SELECT 1 FROM placed WHERE secure = 0)").fetchone()
+        if others[0]:
+            self.recipient_count = conn.execute(_MERGED).rowcount
+        else:  # every recipient is an entry's own: read them where they are
+            self.source = ("entry", "n", "urgency IS NOT NULL")
+            self.recipient_count = self.alone_count
+        self.secure_count = conn.execute(
+            "INSERT INTO secure (data) SELECT data FROM placed WHERE secure = 1 ORDER BY person, j"
+        ).rowcount
+        conn.execute(
+            "INSERT INTO problem (kind, path, line, message) "
+            "SELECT kind, path, line, message FROM placed_problem ORDER BY person, j"
+        )
+        self.kinds.update(
+            dict(conn.execute("SELECT kind, count(*) FROM placed_problem GROUP BY kind"))
+        )
+        self.excluded = self.kinds["excluded"]

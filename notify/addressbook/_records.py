@@ -13,9 +13,20 @@ from datetime import datetime
 from typing import Any
 
 from notify.addressbook.addresses import Address
-from notify.addressbook.model import Entry, Origin, Problem, Recipient, SentMessage
+from notify.addressbook.model import (
+    Entry,
+    Origin,
+    Problem,
+    Recipient,
+    SentMessage,
+    make_origin,
+)
 
 _CACHED_PATHS = 4096  # file names remembered in memory; more are looked up in the store
+# marshal's format 2: without the back-references of later formats, whose bookkeeping
+# costs more than it saves on these small rows (packing and unpacking are both faster).
+_FORMAT = 2
+_QUIET = 1 << 40  # the urgency of whom the mailbox did not write to during the window
 
 
 class Paths:
@@ -51,7 +62,7 @@ class Paths:
         return found
 
     def origin(self, path_id: int, line: int) -> Origin:
-        return Origin(self.name_of(path_id), line)
+        return make_origin(self.name_of(path_id), line)
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -88,7 +99,8 @@ def pack_entry(entry: Entry, preferred: Address | None = None) -> bytes:
             _messages(e.window_messages) if e.window_messages else None,
             e.from_sent_folder,
             _address(preferred),
-        )
+        ),
+        _FORMAT,
     )
 
 
@@ -138,12 +150,15 @@ def _unpacked_address(value: str | tuple[str, str, str] | None) -> Address | Non
 
 def pack_addresses(addresses: list[Address]) -> bytes:
     """Addresses as bytes."""
-    return marshal.dumps([_address(a) for a in addresses])
+    return marshal.dumps([_address(a) for a in addresses], _FORMAT)
 
 
 def unpack_addresses(data: bytes) -> list[Address]:
     """The addresses :func:`pack_addresses` wrote."""
-    values: list[str | tuple[str, str, str]] = marshal.loads(data)  # noqa: S302 - ours
+    return _addresses(marshal.loads(data))  # noqa: S302 - written by this process
+
+
+def _addresses(values: list[str | tuple[str, str, str]]) -> list[Address]:
     return [Address(v, v, v) if isinstance(v, str) else Address(*v) for v in values]
 
 
@@ -154,35 +169,48 @@ def keys_of(data: bytes) -> list[str]:
 
 
 def pack_recipient(r: Recipient, paths: Paths) -> bytes:
-    """One recipient as bytes."""
+    """One recipient as bytes.
+
+    One flat tuple, with few objects to pack and unpack: an empty list is ``None``, the
+    sources are file numbers and lines one after the other.
+    """
     exposure = None
     if r.sent_count or r.first_sent or r.last_sent or r.window_messages:
         when = (_when(r.first_sent), _when(r.last_sent))
         exposure = (r.sent_count, *when, _messages(r.window_messages))
     key = r.key
+    sources: list[int] = []
+    for origin in r.sources:
+        sources += (paths.id_of(origin.path), origin.line)
     return marshal.dumps(
         (
             key if r.email == key and r.ascii_email == key else (r.email, r.ascii_email, key),
-            (r.name, r.given_name, r.family_name, r.civility, r.title),
-            (r.organization, r.language),
-            r.groups,
-            r.other_emails,
-            r.phones,
-            r.postal,
-            [(paths.id_of(o.path), o.line) for o in r.sources],
+            r.name,
+            r.given_name,
+            r.family_name,
+            r.civility,
+            r.title,
+            r.organization,
+            r.language,
+            r.groups or None,
+            r.other_emails or None,
+            r.phones or None,
+            r.postal or None,
+            sources,
             r.secure_network,
             exposure,
-        )
+        ),
+        _FORMAT,
     )
 
 
 def unpack_recipient(data: bytes, paths: Paths) -> Recipient:
-    """The recipient :func:`pack_recipient` wrote."""
+    """The recipient :func:`pack_recipient` (or :func:`pack_alone`) wrote."""
     values: tuple[Any, ...] = marshal.loads(data)  # noqa: S302 - written by this process
-    address, names, (organization, language), *rest = values
-    groups, other_emails, phones, postal, sources, secure, exposure = rest
+    address, name, given_name, family_name, civility, title, organization, language = values[:8]
+    groups, other_emails, phones, postal, sources, secure, exposure = values[8:15]
     email, ascii_email, key = (address, address, address) if isinstance(address, str) else address
-    name, given_name, family_name, civility, title = names
+    origin = paths.origin
     recipient = Recipient(
         email,
         ascii_email,
@@ -194,11 +222,11 @@ def unpack_recipient(data: bytes, paths: Paths) -> Recipient:
         title,
         organization,
         language,
-        groups,
-        other_emails,
-        phones,
-        postal,
-        [paths.origin(path, line) for path, line in sources],
+        groups or [],
+        other_emails or [],
+        phones or [],
+        postal or [],
+        [origin(sources[i], sources[i + 1]) for i in range(0, len(sources), 2)],
         secure,
     )
     if exposure is not None:
@@ -207,6 +235,114 @@ def unpack_recipient(data: bytes, paths: Paths) -> Recipient:
         recipient.first_sent, recipient.last_sent = _moment(first), _moment(last)
         recipient.window_messages = _sent(messages)
     return recipient
+
+
+def urgency(in_window: bool, sent_count: int) -> int:
+    """A recipient's place in the exposure order, lower first: those written to during
+    the window, then the most written to (one number: one column to sort by)."""
+    return (0 if in_window else _QUIET) - min(sent_count, _QUIET - 1)
+
+
+def pack_alone(
+    entry: Entry,
+    addresses: list[Address],
+    target: Address,
+    secure: bool,
+    path: int,
+    worth: int,
+    member: int,
+) -> tuple[int, bytes]:
+    """The recipient ``entry`` makes alone, at ``target``, and its :func:`urgency`; packed
+    as :func:`pack_recipient` packs it. ``path`` is the number of the entry's file.
+
+    The same as building the recipient of a person of one entry (``_recipients``) and
+    packing it, without the objects: the import does it for every entry. Three more
+    values follow, which only the merge reads (:func:`unpack_alone`, :func:`origin_of`):
+    the entry's rank, whether it is in a group asked for, and its addresses when it has
+    several.
+    """
+    e = entry
+    order, exposure = _QUIET, None
+    if e.from_sent_folder or e.sent_count:  # what the Sent folder says, as _exposure takes it
+        window: list[SentMessage] = []
+        for message in e.window_messages:
+            if message not in window:
+                window.append(message)
+        if e.sent_count or e.first_sent or e.last_sent or window:
+            exposure = (e.sent_count, _when(e.first_sent), _when(e.last_sent), _messages(window))
+        order = urgency(bool(window), e.sent_count)
+    key, email, ascii_email = target.key, target.email, target.ascii_email
+    groups, phones, postal = e.groups, e.phones, e.postal
+    data = marshal.dumps(
+        (
+            key if email == key and ascii_email == key else (email, ascii_email, key),
+            e.name,
+            e.given_name,
+            e.family_name,
+            e.civility,
+            e.title,
+            e.organization,
+            e.language,
+            (list(dict.fromkeys(v for v in groups if v)) or None) if groups else None,
+            ([a.email for a in addresses if a.key != key] or None) if len(addresses) > 1 else None,
+            (list(dict.fromkeys(v for v in phones if v)) or None) if phones else None,
+            (list(dict.fromkeys(v for v in postal if v)) or None) if postal else None,
+            [path, e.origin.line],
+            secure,
+            exposure,
+            worth,
+            member,
+            [_address(a) for a in addresses] if len(addresses) > 1 else None,
+        ),
+        _FORMAT,
+    )
+    return order, data
+
+
+def unpack_alone(data: bytes, paths: Paths) -> tuple[Entry, list[Address], Address, int, bool]:
+    """What the merge needs of an entry, from what :func:`pack_alone` wrote: the entry,
+    its valid addresses, its preferred one, its rank, and whether it is in a group asked
+    for.
+
+    The values are those of the recipient: lists without repeats nor empty values, the
+    Sent folder's facts as they count. They add up to what the entry's own would.
+    """
+    values: tuple[Any, ...] = marshal.loads(data)  # noqa: S302 - written by this process
+    address, name, given_name, family_name, civility, title, organization, language = values[:8]
+    groups, _, phones, postal, (path, line), _, exposure, worth, member = values[8:17]
+    sent_count, first, last, messages = exposure or (0, None, None, None)
+    entry = Entry(
+        paths.origin(path, line),
+        [],
+        0,
+        name,
+        given_name,
+        family_name,
+        civility,
+        title,
+        organization,
+        language,
+        groups or [],
+        phones or [],
+        postal or [],
+        sent_count,
+        _moment(first),
+        _moment(last),
+        _sent(messages) if messages else [],
+        exposure is not None,  # its Sent folder facts count
+    )
+    email, ascii_email, key = (address, address, address) if isinstance(address, str) else address
+    preferred = Address(email, ascii_email, key)
+    found = values[17]
+    addresses = _addresses(found) if found else [preferred]
+    return entry, addresses, preferred, worth, bool(member)
+
+
+def origin_of(data: bytes, paths: Paths) -> tuple[Origin, list[Address]]:
+    """Where the entry :func:`pack_alone` wrote was read, and its valid addresses."""
+    values: tuple[Any, ...] = marshal.loads(data)  # noqa: S302 - written by this process
+    path, line = values[12]
+    return paths.origin(path, line), _addresses(values[17] or [values[0]])
 
 
 def problem_row(problem: Problem, paths: Paths) -> tuple[str, int, int, str]:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from notify.addressbook import csvheaders
 from notify.addressbook.csvheaders import ColumnPlan, PostalColumns
-from notify.addressbook.model import Entry, Origin, Problem
+from notify.addressbook.model import Entry, Origin, Problem, make_origin
 from notify.addressbook.textio import Lines, open_text
 from notify.errors import SourceError
 
@@ -408,7 +408,7 @@ def _entry_builder(plan: ColumnPlan, path: str) -> Callable[[list[str], int], En
         given = given.strip()
         family = family.strip()
         entry = make(
-            Origin(path, start),
+            make_origin(path, start),
             found,
             0,
             name.strip(),

@@ -6,11 +6,19 @@ one message, at their preferred address; ``all_addresses`` writes to every
 address. Every decision that drops or merges something leaves a :class:`Problem`
 naming the file and line, so that nobody disappears silently.
 
-Memory stays flat however many contacts there are: the working state (address ->
-person, each person's entries and addresses) lives in a private temporary database
-(:mod:`notify.addressbook.store`), entries are merged a chunk at a time (one query
-looks up a chunk's addresses), and the :class:`ContactList` reads its recipients
-and problems back from that database page by page. Close it when done.
+Memory stays flat however many contacts there are: the working state lives in a
+private temporary database (:mod:`notify.addressbook.store`), written a chunk at a
+time, and the :class:`ContactList` reads its recipients and problems back from it
+page by page. Close it when done.
+
+Almost every entry shares no address with another: it is a person of its own. So
+each entry is written as it is read, with the recipient it makes alone
+(:meth:`Placer.alone`), and only afterwards are the entries that share an address
+found (by SQLite, over every address at once), joined into people in reading order
+(:class:`Linker`) and placed again. The result is the one of merging entry by entry;
+the lists are put in order at the end: problems where they were met (a duplicate
+where its entry was), then those of placing people, in the order people were first
+read.
 """
 
 from __future__ import annotations
@@ -22,23 +30,25 @@ from itertools import islice
 from types import TracebackType
 from typing import Any
 
+from notify.addressbook._people import Linker, rank
 from notify.addressbook._recipients import Placer, in_groups
 from notify.addressbook._records import (
-    keys_of,
-    pack_addresses,
+    pack_alone,
     pack_entry,
     problem_of,
-    problem_row,
     unpack_entry,
     unpack_recipient,
 )
 from notify.addressbook.addresses import Address, InvalidAddress, clean
-from notify.addressbook.model import Entry, Origin, Problem, Recipient
+from notify.addressbook.model import Entry, Problem, Recipient
 from notify.addressbook.store import RecipientRows, Rows, Store
 
-_CHUNK = 4000  # entries merged together: their addresses are looked up in one go
-_KEYS_PER_QUERY = 900  # below SQLite's oldest limit on parameters
-_OWNERS = "SELECT key, person, path, line FROM address"
+_CHUNK = 4000  # entries written together; entries joined together
+_ENTRY = "INSERT INTO entry (n, hash, urgency, data)"
+_ENTRY_WIDTH = 4
+# An address is found again by its key's hash (a number, quick for SQLite to group):
+# keys whose hashes meet by chance are told apart afterwards (``_people``).
+_hash = hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,105 +139,78 @@ def _valid_addresses(entry: Entry) -> tuple[list[Address], int, list[Problem]]:
     return found, preferred, problems
 
 
-_Read = tuple[Entry, list[Address], int, list[Problem]]
-
-
 class _Merger:
-    """Merges entries a chunk at a time; the chunk's rows are written at its end.
+    """Writes every entry a chunk at a time, as the recipient it makes alone.
 
-    A person is numbered after their first entry; entries and addresses carry an
-    order number, renewed when two people merge so that the absorbed person's come
-    after the other's. Only the chunk's addresses and people are held in memory.
+    Entries and problems are numbered in reading order from one count: the problems
+    are listed by their number, and an entry's number is where a duplicate problem
+    goes should it share an address; it also numbers the person the entry starts.
     """
 
     def __init__(self, store: Store, options: MergeOptions) -> None:
         self.store, self.options = store, options
         self.conn, self.paths = store.conn, store.paths
-        self.entries_read = self.duplicates = self.unreachable_count = 0
+        self.placer = Placer(store, options)
+        self.entries_read = self.unreachable_count = 0
         self.kinds: Counter[str] = Counter()
-        self.last = 0  # the last entry number or order number given
-        # The chunk's view: who owns its addresses, where they were first read, who merged.
-        self.by_key: dict[str, int] = {}
-        self.first: dict[int, Origin] = {}
-        self.merged: dict[int, int] = {}
-        # Rows not written yet.
-        self.entries: list[tuple[int, int, int, int, bytes | None, bytes]] = []
-        self.addresses: list[tuple[str, int, int, int]] = []
-        self.problems: list[tuple[str, int, int, str]] = []
+        self.last = 0  # the last entry or problem number given
+        # Rows not written yet; the entries' columns one after the other.
+        self.entries: list[Any] = []
+        self.more_hashes: list[int] = []
+        self.problems: list[tuple[int, str, int, int, str]] = []
         self.unreachable: list[tuple[int, int, bytes]] = []
 
-    def _next(self) -> int:
-        self.last += 1
-        return self.last
-
     def add_chunk(self, items: Iterable[Entry | Problem]) -> None:
-        read: list[Problem | _Read] = []
-        keys: dict[str, None] = {}
+        """Write a chunk of entries and problems (once a row: names bound outside the loop)."""
+        groups, alone, entries = self.options.groups, self.placer.alone, self.entries
+        read, file, path = 0, None, 0
         for item in items:
             if isinstance(item, Problem):
-                read.append(item)
+                self.problem(item)
                 continue
-            self.entries_read += 1
-            addresses, preferred, problems = _valid_addresses(item)
-            read.append((item, addresses, preferred, problems))
-            for address in addresses:
-                keys[address.key] = None
-        self._look_up(list(keys))
-        for one in read:
-            if isinstance(one, Problem):
-                self.problem(one)
+            read += 1
+            emails = item.emails
+            if len(emails) == 1:  # the usual: the same as _valid_addresses() for one address
+                raw = emails[0]
+                try:
+                    preferred = clean(raw)
+                except InvalidAddress as exc:
+                    if raw.strip():
+                        self.problem(Problem(item.origin, "invalid-address", str(exc)))
+                    self._unreachable(item)
+                    continue
+                addresses = [preferred]
             else:
-                self._add(*one)
+                addresses, index, problems = _valid_addresses(item)
+                for problem in problems:
+                    self.problem(problem)
+                if not addresses:
+                    self._unreachable(item)
+                    continue
+                preferred = addresses[index]
+            self.last += 1
+            number, worth, origin = self.last, rank(item), item.origin
+            if origin.path is not file:  # a reader gives one string for its file
+                file, path = origin.path, self.paths.id_of(origin.path)
+            member = 1 if not groups or in_groups(item.groups, groups) else 0
+            placed, secure = alone(item, addresses, preferred, number, worth, member)
+            order, data = pack_alone(item, addresses, preferred, secure, path, worth, member)
+            # bytearray: sqlite3 binds it as it is, bytes go through its adapters first
+            entries += (number, _hash(addresses[0].key), order if placed else None, bytearray(data))
+            if len(addresses) > 1:
+                for address in addresses[1:]:
+                    self.more_hashes += (_hash(address.key), number)
+        self.entries_read += read
         self.flush()
-        self.by_key.clear()
-        self.first.clear()
-        self.merged.clear()
-
-    def _look_up(self, keys: list[str]) -> None:
-        """Load who owns each of ``keys`` already, and where they were first read."""
-        for start in range(0, len(keys), _KEYS_PER_QUERY):
-            batch = keys[start : start + _KEYS_PER_QUERY]
-            marks = ", ".join("?" * len(batch))
-            rows = self.conn.execute(f"{_OWNERS} WHERE key IN ({marks})", batch)
-            for key, person, path, line in rows:
-                self.by_key[key] = person
-                if person not in self.first:
-                    self.first[person] = self.paths.origin(path, line)
 
     def problem(self, problem: Problem) -> None:
+        """Record ``problem``, next in the list."""
+        self.last += 1
+        number = self.last
         self.kinds[problem.kind] += 1
-        self.problems.append(problem_row(problem, self.paths))
-
-    def _add(
-        self, entry: Entry, addresses: list[Address], preferred: int, bad: list[Problem]
-    ) -> None:
-        for problem in bad:
-            self.problem(problem)
-        if not addresses:
-            self._unreachable(entry)
-            return
-        number = self._next()
-        person = self._person_for(entry, addresses, number)
-        by_key, added = self.by_key, []
-        for address in addresses:
-            if address.key not in by_key:
-                by_key[address.key] = person
-                added.append(address)
-        paths, origin = self.paths, entry.origin
-        if added:
-            first = self.first[person]
-            where = (person, paths.id_of(first.path), first.line)
-            self.addresses += [(a.key, *where) for a in added]
-        self.entries.append(
-            (
-                person,
-                self._next(),
-                paths.id_of(origin.path),
-                origin.line,
-                pack_addresses(added) if added else None,
-                pack_entry(entry, addresses[preferred]),
-            )
-        )
+        origin = problem.origin
+        path = self.paths.id_of(origin.path)
+        self.problems.append((number, problem.kind, path, origin.line, problem.message))
 
     def _unreachable(self, entry: Entry) -> None:
         if self.options.groups and not in_groups(entry.groups, self.options.groups):
@@ -244,68 +227,40 @@ class _Merger:
             )
         )
 
-    def _root(self, person: int) -> int:
-        while person in self.merged:
-            person = self.merged[person]
-        return person
-
-    def _person_for(self, entry: Entry, addresses: list[Address], number: int) -> int:
-        """The person ``entry`` belongs to: a known one, or a new one numbered ``number``."""
-        by_key = self.by_key
-        known = [self._root(by_key[a.key]) for a in addresses if a.key in by_key]
-        if not known:
-            self.first[number] = entry.origin
-            return number
-        person = known[0]
-        self.duplicates += 1
-        shared = next(a.email for a in addresses if a.key in by_key)
-        first = self.first[person]
-        self.problem(Problem(entry.origin, "duplicate", f"{shared} also read at {first}: merged"))
-        for other in dict.fromkeys(known[1:]):
-            if other != person:
-                self._absorb(person, other)
-        return person
-
-    def _absorb(self, person: int, other: int) -> None:
-        """Move ``other``'s entries (and their addresses) after ``person``'s, in order."""
-        self.flush()
-        conn, first = self.conn, self.first[person]
-        moved = conn.execute(
-            "SELECT ord, added FROM entry WHERE person = ? ORDER BY ord", (other,)
-        ).fetchall()
-        conn.executemany(
-            "UPDATE entry SET person = ?, ord = ? WHERE person = ? AND ord = ?",
-            [(person, self._next(), other, order) for order, _ in moved],
-        )
-        where = (person, self.paths.id_of(first.path), first.line)
-        conn.executemany(
-            "UPDATE address SET person = ?, path = ?, line = ? WHERE key = ?",
-            [(*where, key) for _, added in moved if added for key in keys_of(added)],
-        )
-        self.merged[other] = person
-
     def flush(self) -> None:
-        """Write what is waiting: entries, addresses, problems, people without address."""
+        """Write what is waiting: entries, problems, people without address."""
         conn = self.conn
+        self.store.insert(_ENTRY, _ENTRY_WIDTH, self.entries)
+        self.store.insert("INSERT INTO more_hash (hash, n)", 2, self.more_hashes)
         conn.executemany(
-            "INSERT INTO entry (person, ord, path, line, added, data) VALUES (?, ?, ?, ?, ?, ?)",
-            self.entries,
-        )
-        conn.executemany(
-            "INSERT INTO address (key, person, path, line) VALUES (?, ?, ?, ?)", self.addresses
-        )
-        conn.executemany(
-            "INSERT INTO problem (kind, path, line, message) VALUES (?, ?, ?, ?)", self.problems
+            "INSERT INTO problem (seq, kind, path, line, message) VALUES (?, ?, ?, ?, ?)",
+            self.problems,
         )
         conn.executemany(
             "INSERT INTO unreachable (path, line, data) VALUES (?, ?, ?)", self.unreachable
         )
-        for pending in (self.entries, self.addresses, self.problems, self.unreachable):
+        for pending in (self.entries, self.more_hashes, self.problems):
             pending.clear()
+        self.unreachable.clear()
+
+    def finish(self) -> int:
+        """Join the entries that share an address, place everyone; the duplicates merged."""
+        self.flush()
+        placer = self.placer
+        placer.write()
+        linker = Linker(self.store, _CHUNK)
+        if linker.find():
+            linker.run()
+            placer.place_linked()
+        placer.finish()
+        if linker.duplicates:
+            self.kinds["duplicate"] += linker.duplicates
+        self.kinds.update(placer.kinds)
+        return linker.duplicates
 
 
-def _contact_list(merger: _Merger, placer: Placer) -> ContactList:
-    store, paths = merger.store, merger.paths
+def _contact_list(merger: _Merger, duplicates: int) -> ContactList:
+    store, paths, placer = merger.store, merger.paths, merger.placer
 
     def recipient(row: tuple[Any, ...]) -> Recipient:
         return unpack_recipient(row[0], paths)
@@ -313,8 +268,10 @@ def _contact_list(merger: _Merger, placer: Placer) -> ContactList:
     def entry(row: tuple[Any, ...]) -> Entry:
         return unpack_entry(paths.origin(row[0], row[1]), row[2])[0]
 
-    length = placer.recipient_count
-    recipients = RecipientRows(store, "recipient", "data", recipient, length=length)
+    table, key, where = placer.source
+    recipients = RecipientRows(
+        store, table, "data", recipient, key=key, where=where, length=placer.recipient_count
+    )
     secure = Rows(store, "secure", "data", recipient, length=placer.secure_count)
     unreachable = Rows(
         store, "unreachable", "path, line, data", entry, length=merger.unreachable_count
@@ -332,7 +289,7 @@ def _contact_list(merger: _Merger, placer: Placer) -> ContactList:
         unreachable=unreachable,
         problems=problems,
         entries_read=merger.entries_read,
-        duplicates=merger.duplicates,
+        duplicates=duplicates,
         excluded=placer.excluded,
         kinds=dict(merger.kinds),
         store=store,
@@ -355,10 +312,8 @@ def merge(items: Iterable[Entry | Problem], options: MergeOptions | None = None)
         merger = _Merger(store, options or MergeOptions())
         for chunk in _chunks(items):
             merger.add_chunk(chunk)
-        merger.flush()
-        placer = Placer(store, merger.options, merger.problem, merger.flush)
-        placer.run()
-        return _contact_list(merger, placer)
+        duplicates = merger.finish()
+        return _contact_list(merger, duplicates)
     except BaseException:
         store.close()
         raise

@@ -28,6 +28,20 @@ class Origin:
         return f"{self.path}:{self.line}"
 
 
+_new = object.__new__
+_set_path = Origin.__dict__["path"].__set__  # the slots, set as __init__ would
+_set_line = Origin.__dict__["line"].__set__
+
+
+def make_origin(path: str, line: int) -> Origin:
+    """``Origin(path, line)`` without the frozen ``__init__`` (its ``object.__setattr__``
+    calls): for the readers and the merge, which make one a contact."""
+    made = _new(Origin)
+    _set_path(made, path)
+    _set_line(made, line)
+    return made
+
+
 @dataclass(frozen=True, slots=True)
 class SentMessage:
     """A message the compromised mailbox sent: quoted so recipients recognise it."""

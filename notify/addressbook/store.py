@@ -1,13 +1,13 @@
 """The merge's private working database, and the lists read back from it page by page.
 
 An import of a million contacts does not fit comfortably in memory as Python objects,
-so the merge keeps its working state (address -> person, each person's entries and
-addresses) and its results (recipients, problems) in a temporary SQLite file: a new
-owner-only (0700) folder from :mod:`tempfile`, a 0600 file in it, both deleted by
-:meth:`Store.close` (or, as a last resort, when the store is garbage-collected or the
-interpreter exits). A process killed outright cannot clean up: the next import deletes
-what it left (its folder is no longer locked). It is scratch space, not a record: no
-journal, no fsync.
+so the merge keeps its working state (every entry, as the recipient it makes alone;
+the people of several entries) and its results (recipients, problems) in a temporary
+SQLite file: a new owner-only (0700) folder from :mod:`tempfile`, a 0600 file in it,
+both deleted by :meth:`Store.close` (or, as a last resort, when the store is
+garbage-collected or the interpreter exits). A process killed outright cannot clean
+up: the next import deletes what it left (its folder is no longer locked). It is
+scratch space, not a record: no journal, no fsync.
 
 :class:`Rows` is the read side: a sequence (``len``, indexing, repeated iteration)
 whose items are decoded from one table a page at a time, in a fixed order.
@@ -33,23 +33,50 @@ T = TypeVar("T")
 _CACHE_KIB = 8 * 1024  # SQLite's page cache: what the store may hold in memory
 _PAGE_SIZE = 16384
 _PAGE = 500  # rows read per query
+_ROWS_PER_INSERT = 256  # rows written by one statement (fewer when parameters run short)
 
 _SCHEMA = """
 CREATE TABLE path (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE entry (
-    person INTEGER, ord INTEGER, path INTEGER, line INTEGER, added BLOB, data BLOB,
-    PRIMARY KEY (person, ord)
+    n INTEGER PRIMARY KEY, hash INTEGER, urgency INTEGER, data BLOB
+);
+CREATE TABLE more_hash (hash INTEGER, n INTEGER);
+CREATE TABLE twin (hash INTEGER PRIMARY KEY);
+CREATE TABLE shared (n INTEGER PRIMARY KEY);
+CREATE TABLE member (
+    person INTEGER, ord INTEGER, n INTEGER, added BLOB, PRIMARY KEY (person, ord)
 ) WITHOUT ROWID;
 CREATE TABLE address (
     key TEXT PRIMARY KEY, person INTEGER, path INTEGER, line INTEGER
 ) WITHOUT ROWID;
-CREATE TABLE recipient (seq INTEGER PRIMARY KEY, exposed INTEGER, sent INTEGER, data BLOB);
+CREATE TABLE placed (
+    person INTEGER, j INTEGER, secure INTEGER, urgency INTEGER, data BLOB,
+    PRIMARY KEY (person, j)
+) WITHOUT ROWID;
+CREATE TABLE placed_problem (
+    person INTEGER, j INTEGER, kind TEXT, path INTEGER, line INTEGER, message TEXT,
+    PRIMARY KEY (person, j)
+) WITHOUT ROWID;
+CREATE TABLE recipient (seq INTEGER PRIMARY KEY, urgency INTEGER, data BLOB);
 CREATE TABLE secure (seq INTEGER PRIMARY KEY, data BLOB);
 CREATE TABLE unreachable (seq INTEGER PRIMARY KEY, path INTEGER, line INTEGER, data BLOB);
 CREATE TABLE problem (
     seq INTEGER PRIMARY KEY, kind TEXT, path INTEGER, line INTEGER, message TEXT
 );
 """
+# The working tables, for the record (the merge's modules say how they are used):
+# entry: each entry with an address, numbered in reading order (``n``, also the number
+#   of the person it starts), with the recipient it makes alone (``data``: always at its
+#   preferred address; also the entry's origin, rank, groups and addresses) and, when
+#   that is all it gives, its ``urgency`` (else NULL); ``hash`` is its first address's,
+#   ``more_hash`` holds the others' (an entry of several). Few columns: each costs more
+#   than the record.
+# recipient: ``urgency`` orders the recipients most exposed first (_records.urgency).
+# twin, shared: the hashes met more than once, and the entries whose address another
+#   entry has too (or its hash: a collision costs time, never a wrong result);
+#   member and address: the people they make (``member.added``: see _people._brought).
+# placed, placed_problem: what placing a person gave, when it is not an entry's own
+#   recipient (``entry.urgency``), under the person's number.
 
 
 _PREFIX = "notify-merge-"
@@ -116,6 +143,7 @@ class Store:
             conn.execute(f"PRAGMA {pragma}")
         conn.executescript(_SCHEMA)
         conn.execute("BEGIN")  # one transaction for the whole import: nothing to keep
+        self._parameters = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self.paths = Paths(conn)
 
     @property
@@ -125,6 +153,26 @@ class Store:
     def close(self) -> None:
         """Close the database and delete its folder; safe to call twice."""
         self._finalizer()
+
+    def insert(self, head: str, width: int, values: list[Any]) -> None:
+        """Insert rows given flat: ``values`` holds ``width`` columns a row, row after row.
+
+        ``head`` is ``INSERT INTO table (columns)``. Several rows go in one statement:
+        one statement a row (``executemany``) costs more than the row itself.
+        """
+        rows = len(values) // width
+        per = max(1, min(_ROWS_PER_INSERT, self._parameters // width))
+        step, whole = per * width, rows - rows % per
+        if whole:
+            sql = self._values(head, width, per)
+            for start in range(0, whole * width, step):
+                self.conn.execute(sql, values[start : start + step])
+        if whole < rows:
+            self.conn.execute(self._values(head, width, rows - whole), values[whole * width :])
+
+    def _values(self, head: str, width: int, rows: int) -> str:
+        row = f"({', '.join('?' * width)})"
+        return f"{head} VALUES {', '.join([row] * rows)}"
 
     def count(self, table: str, where: str = "", params: tuple[Any, ...] = ()) -> int:
         """How many rows of ``table`` match ``where``."""
@@ -153,7 +201,7 @@ class Rows(Sequence[T]):
         length: int | None = None,
     ) -> None:
         self.store, self.source, self.columns, self.decode = store, source, columns, decode
-        self.where, self.params = where, params
+        self.key, self.where, self.params = key, where, params
         self._length = length
         self._select = f"SELECT {key}, {columns} FROM {source}"  # noqa: S608 - no user text
         self._after = f"{key} > ?"
@@ -217,24 +265,28 @@ class Rows(Sequence[T]):
 
 
 class RecipientRows(Rows[Recipient]):
-    """The ``recipient`` table, which can also be read most exposed first."""
+    """Recipients (a ``data`` column and its ``urgency``), which can also be read most
+    exposed first."""
 
     def by_exposure(self) -> Rows[Recipient]:
         """Written to during the window first, then the most written to; then import order.
 
         The order is computed once, by SQLite, into the ``exposure`` table.
         """
-        conn = self.store.conn
+        conn, source, key = self.store.conn, self.source, self.key
         if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'exposure'").fetchone() is None:
             conn.execute("CREATE TABLE exposure (rank INTEGER PRIMARY KEY, seq INTEGER)")
+            where = f" WHERE {self.where}" if self.where else ""
             conn.execute(
-                "INSERT INTO exposure (seq) SELECT seq FROM recipient ORDER BY exposed, sent, seq"
+                f"INSERT INTO exposure (seq) SELECT {key} FROM {source}{where} "  # noqa: S608
+                f"ORDER BY urgency, {key}",
+                self.params,
             )
         return Rows(
             self.store,
-            "exposure JOIN recipient USING (seq)",
-            "data",
+            f"exposure JOIN {source} ON {source}.{key} = exposure.seq",
+            f"{source}.data",
             self.decode,
-            key="rank",
+            key="exposure.rank",
             length=len(self),
         )
