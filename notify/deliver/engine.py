@@ -253,16 +253,10 @@ class _Run:
 
     async def _transaction(self, smtp: SMTP, jobs: list[Job]) -> None:
         task = asyncio.current_task()
-        slots = [Slot(job.message) for job in jobs]
-        started = _now()
         self._in_transaction.add(task)
         try:
-            try:
-                self.recorder.starting([job.message for job in jobs])
-            except BaseException:
-                for job in jobs:
-                    self.queue.settle(job, None)
-                raise
+            batch = self._begin(jobs)
+            slots, started = batch.slots, batch.started
             try:
                 await self._send(smtp, slots)
             except asyncio.CancelledError:
