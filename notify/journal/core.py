@@ -25,6 +25,7 @@ from notify.journal import (
     schema,
     unreachable,
 )
+from notify.journal.checkpoint import checkpointing
 from notify.journal.codec import format_ts
 from notify.journal.lock import exclusive_lock
 from notify.journal.model import (
@@ -168,7 +169,8 @@ class Journal:
         with exclusive_lock(self._path):
             self._locked = True
             try:
-                yield
+                with checkpointing(self._conn, self._path, self._mutex):
+                    yield
             finally:
                 self._locked = False
 
