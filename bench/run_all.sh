@@ -30,6 +30,8 @@ mkdir -p "$(dirname "$OUT")"
   $PY -m compileall -q notify
   echo "## peers, loopback, smtp-sink"
   $PY bench/peers.py --n "$N" --repeat "$REPEAT" "${INSTALL[@]}"
+  echo "## where the time goes, loopback, smtp-sink"
+  $PY bench/breakdown.py --n "$N" --repeat "$REPEAT" "${INSTALL[@]}"
   LATENCY=(--repeat "$LREPEAT" --delay-ms 10 --connections "$LCONN" "${INSTALL[@]}")
   echo "## peers, 10 ms each way, smtp-sink"
   $PY bench/peers.py --n "$LN" "${LATENCY[@]}"
