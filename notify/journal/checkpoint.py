@@ -11,9 +11,8 @@ While the sending lock is held, :class:`Checkpointer` runs PASSIVE checkpoints
 every :data:`INTERVAL` seconds on a connection of its own, in a thread (SQLite
 releases the GIL). A PASSIVE checkpoint never blocks the writer: it copies what is
 committed and stops where the writer is. The writer keeps an automatic checkpoint
-of its own at :data:`SAFETY_NET_PAGES`, for when the thread falls behind, so the
-log cannot grow without bound; SQLite restarts the log from its beginning once it
-has all been copied.
+of its own at :data:`SAFETY_NET_PAGES`: it copies what the thread has not yet, and
+lets SQLite start the log again from its beginning, so the log stays bounded.
 
 A checkpoint only copies committed pages: what a crash of notify can lose is
 unchanged. What a power cut can lose (commits since the log was last synced, which
@@ -35,9 +34,14 @@ from notify.journal.db import WAL_AUTOCHECKPOINT_PAGES
 
 #: Seconds between two checkpoints of the thread.
 INTERVAL = 0.025
-#: The writer's own automatic checkpoint while the thread runs, in pages: four times
-#: the usual, so that it is rare, yet the log stays under ``WAL_SIZE_LIMIT``.
-SAFETY_NET_PAGES = 4 * WAL_AUTOCHECKPOINT_PAGES
+#: The writer's own automatic checkpoint while the thread runs, in pages: twice the
+#: usual. The thread copies pages but cannot make SQLite start the log again from
+#: its beginning while the writer keeps committing (that needs the whole log copied
+#: between two commits); the writer's own checkpoint, at this size, does, copying
+#: only what the thread has not. A writer's checkpoint that meets the thread's is
+#: skipped and tried again at the next commit: the log overshoots by a few commits,
+#: well under ``WAL_SIZE_LIMIT`` (four times the usual).
+SAFETY_NET_PAGES = 2 * WAL_AUTOCHECKPOINT_PAGES
 #: The thread's name, for debugging (and the tests).
 THREAD_NAME = "notify-journal-checkpoint"
 
