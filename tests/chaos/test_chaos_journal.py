@@ -4,7 +4,7 @@ Each case must end with a clear message (exit 3), no traceback, a journal that o
 and verifies afterwards, and nobody sent twice (except a message the journal records
 as uncertain, resent with the same Message-ID).
 
-The full disk and the read-only folder are real mounts (a 1 MB tmpfs, a read-only
+The full disk and the read-only folder are real mounts (a 4 MB tmpfs, a read-only
 bind mount): the tests run as root, for whom file modes do not stop a write. They
 skip, saying why, when mounting is not allowed.
 """
@@ -15,8 +15,9 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chaoskit import (
@@ -75,39 +76,60 @@ def assert_clean_error(run_text: str, pattern: str) -> None:
     assert re.search(pattern, run_text), run_text
 
 
+class FillingHandler(MaildirHandler):
+    """Stores each message; once the ``after``-th is stored, fills ``disk`` to the last
+    byte with a ballast file: the disk becomes full in the middle of the run, whatever
+    the journal's files already hold (they keep the space they have)."""
+
+    def __init__(self, maildir: Path, *, disk: Path, after: int) -> None:
+        super().__init__(maildir)
+        self.ballast = disk / "ballast"
+        self.after = after
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        """Store, fill the disk at the ``after``-th message, then accept."""
+        reply = await super().handle_DATA(server, session, envelope)
+        if len(self.received) == self.after:
+            with suppress(OSError), self.ballast.open("wb", buffering=0) as ballast:
+                while True:  # until ENOSPC: the disk is full
+                    ballast.write(bytes(64 * 1024))
+        return reply
+
+
 def test_a_full_disk_stops_with_exit_3_and_the_resume_sends_the_rest_once(
     tmp_path: Path,
 ) -> None:
-    """The journal on a 1 MB disk that fills up during the run: exit 3 saying the disk
-    is full; the journal verifies; once space is freed the resume sends the rest, and a
-    message sent but not recorded is resent only as uncertain."""
+    """The journal's disk fills up during the run (after the 40th message): exit 3
+    saying the disk is full; the journal verifies; once space is freed the resume sends
+    the rest, and a message sent but not recorded is resent only as uncertain."""
     book = write_book(tmp_path / "contacts.csv", 400)
-    handler = MaildirHandler(tmp_path / "received")
-    with (
-        tiny_disk(tmp_path / "disk", "1m") as disk,
-        LocalServer(handler.maildir, handler=handler) as server,
-    ):
-        write_config(tmp_path, server.port)
-        journal = ["--journal", str(disk / "incident.db")]
-        full = notify(tmp_path, *journal, *send_args(book))
-        assert full.code == 3, full.text
-        assert_clean_error(full.err, r"journal .*incident\.db cannot be written: the disk is full")
-        assert "Free some disk space" in full.err
-        sent_before = len(server.received)
-        assert 0 < sent_before < 400
-        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
-        verified = notify(tmp_path, *journal, "report", "--verify")
-        assert verified.code == 0, verified.text
-        view = read_journal(disk / "incident.db")
-        assert view.intact
-        assert_mailbox_agrees(server, view, all_final=False)
-        resumed = notify(tmp_path, *journal, *send_args(book))
-        assert resumed.code == 0, resumed.text
-        final = read_journal(disk / "incident.db")
-        assert dict(final.counts) == {"sent": 400}
-        mailbox = assert_mailbox_agrees(server, final, all_final=True)
-        twice = {a for a, copies in mailbox.items() if len(copies) > 1}
-        assert twice <= final.ever_uncertain
+    with tiny_disk(tmp_path / "disk", "4m") as disk:
+        handler = FillingHandler(tmp_path / "received", disk=disk, after=40)
+        with LocalServer(handler.maildir, handler=handler) as server:
+            write_config(tmp_path, server.port)
+            journal = ["--journal", str(disk / "incident.db")]
+            full = notify(tmp_path, *journal, *send_args(book))
+            assert full.code == 3, full.text
+            assert_clean_error(
+                full.err, r"journal .*incident\.db cannot be written: the disk is full"
+            )
+            assert "Free some disk space" in full.err
+            sent_before = len(server.received)
+            assert 40 <= sent_before < 400
+            handler.ballast.unlink()
+            handler.after = 0  # no more ballast
+            verified = notify(tmp_path, *journal, "report", "--verify")
+            assert verified.code == 0, verified.text
+            view = read_journal(disk / "incident.db")
+            assert view.intact
+            assert_mailbox_agrees(server, view, all_final=False)
+            resumed = notify(tmp_path, *journal, *send_args(book))
+            assert resumed.code == 0, resumed.text
+            final = read_journal(disk / "incident.db")
+            assert dict(final.counts) == {"sent": 400}
+            mailbox = assert_mailbox_agrees(server, final, all_final=True)
+            twice = {a for a, copies in mailbox.items() if len(copies) > 1}
+            assert twice <= final.ever_uncertain
 
 
 def test_a_read_only_journal_folder_refuses_to_send_with_exit_3(tmp_path: Path) -> None:
