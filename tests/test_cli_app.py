@@ -16,7 +16,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from notify.cli import app
-from notify.cli.app import COMMANDS
+from notify.cli.app import COMMANDS, SUMMARIES
 
 
 def _loaded_after(*args: str) -> set[str]:
@@ -63,7 +63,7 @@ def test_send_help_loads_the_send_module_only() -> None:
 
 
 def test_help_lists_every_command() -> None:
-    """The top-level help loads every module and names every command."""
+    """The top-level help names every command, in the order of COMMANDS."""
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     commands = result.output.split("Commands:", 1)[1]
@@ -76,3 +76,63 @@ def test_an_unknown_command_suggests_the_right_one() -> None:
     result = CliRunner().invoke(app, ["sned"])
     assert result.exit_code == 2
     assert "Did you mean 'send'" in result.output
+
+
+def _modules_after(*args: str) -> set[str]:
+    """Every module loaded after running ``notify ARGS`` (exit 0) in a fresh interpreter."""
+    code = (
+        "import sys\n"
+        "from notify.cli import main\n"
+        f"sys.argv = ['notify', *{list(args)!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(' '.join(sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stderr.split())
+
+
+def test_help_imports_no_command_and_no_heavy_library() -> None:
+    """``notify --help`` lists the commands without importing their modules, the
+    settings, the templates, the mail or the address-book libraries (start-up time)."""
+    loaded = _modules_after("--help")
+    heavy = {
+        "notify.settings", "notify.journal", "notify.compose", "notify.addressbook",
+        "pydantic", "pydantic_settings", "jinja2", "email_validator", "aiosmtplib",
+        "rich.progress",
+    }  # fmt: skip
+    assert not loaded & (heavy | set(COMMANDS.values()))
+
+
+def test_the_summaries_are_the_commands_own_help() -> None:
+    """SUMMARIES, which ``--help`` lists, is each command's first help paragraph: the
+    listing is the one the loaded commands would give, at any width."""
+    for module in dict.fromkeys(COMMANDS.values()):
+        importlib.import_module(module)
+    group = get_command(app)
+    for name, summary in SUMMARIES.items():
+        command = group.commands[name]  # type: ignore[attr-defined]
+        first = (command.help or "").split("\n\n", 1)[0]
+        assert " ".join(first.split()) == summary, name
+        assert (command.short_help, command.deprecated, command.hidden) == (None, False, False)
+    assert list(SUMMARIES) == list(COMMANDS)
+
+
+def test_a_csv_send_does_not_import_the_other_readers() -> None:
+    """Importing the send command loads neither the preview writer nor the readers of
+    vCards and Sent folders: each is imported when a command needs it."""
+    code = "import sys\nimport notify.cli.sendcmd\nprint(' '.join(sys.modules))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert not loaded & {
+        "notify.preview", "notify.addressbook.vcards", "notify.addressbook.sentfolder",
+        "notify.addressbook.csvbooks", "rich.progress",
+    }  # fmt: skip

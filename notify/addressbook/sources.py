@@ -1,5 +1,7 @@
 """Which reader reads which file, and the whole import in one call."""
 
+# ruff: noqa: PLC0415 - each reader is imported for the first source of its kind
+
 from __future__ import annotations
 
 import gc
@@ -10,11 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from notify.addressbook.csvbooks import read_csv
 from notify.addressbook.merge import ContactList, MergeOptions, merge
 from notify.addressbook.model import Entry, Problem
-from notify.addressbook.sentfolder import is_sent_folder, read_sent_folder
-from notify.addressbook.vcards import read_vcards
 from notify.errors import SourceError
 
 _VCARD_SUFFIXES = {".vcf", ".vcard"}
@@ -75,20 +74,28 @@ def kind_of(path: Path) -> str:
         raise SourceError(f"cannot be read: {exc.strerror or exc}", path=path) from None
     if b"BEGIN:VCARD" in head.upper().replace(b"\x00", b""):
         return "vcard"
+    from notify.addressbook.sentfolder import is_sent_folder
+
     if is_sent_folder(path):
         return "sent"
     return "csv"
 
 
 def read_source(path: Path, options: SourceOptions) -> Iterator[Entry | Problem]:
-    """Read one source with the right reader."""
+    """Read one source with the right reader (imported for the first source of its kind)."""
     if not path.exists():
         raise SourceError("no such file or folder", path=path)
     kind = kind_of(path)
     if kind == "vcard":
+        from notify.addressbook.vcards import read_vcards
+
         return read_vcards(path, encoding=options.encoding)
     if kind == "csv":
+        from notify.addressbook.csvbooks import read_csv
+
         return read_csv(path, encoding=options.encoding, mapping=options.mapping)
+    from notify.addressbook.sentfolder import read_sent_folder
+
     return read_sent_folder(
         path,
         owner=options.owner,

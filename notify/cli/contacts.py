@@ -1,5 +1,7 @@
 """Commands that read address books and templates: contacts, preview."""
 
+# ruff: noqa: PLC0415 - a module only one command needs is imported when it runs
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -34,7 +36,6 @@ from notify.cli.options import (
 )
 from notify.compose import Composer, load_template
 from notify.errors import EXIT_USAGE
-from notify.preview import write_preview
 from notify.settings import Settings
 
 
@@ -118,6 +119,8 @@ def run_preview(
     settings: Settings, composer: Composer, result: Import, template: str, out_dir: Path
 ) -> None:
     """Write the outbox and print what it holds."""
+    from notify.preview import write_preview  # only preview and demo write an outbox
+
     recipients = exposure_order(result.contacts.recipients)
     lines = views.plan_lines(result, describe_duration(len(recipients), effective_limits(settings)))
     warning = dmarc_warning(settings)

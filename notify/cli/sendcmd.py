@@ -22,10 +22,9 @@ from datetime import datetime
 from itertools import chain
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.progress import Progress, TaskID
 
 from notify import sending, views
 from notify.addressbook.addresses import clean
@@ -71,6 +70,9 @@ from notify.deliver import (
 from notify.errors import AccountError, NotifyError, QuotaPaused, UsageError
 from notify.journal import SENDABLE, Campaign, Journal, QuotaUsage, State
 from notify.settings import Settings
+
+if TYPE_CHECKING:  # the progress bar is imported when a terminal shows one
+    from rich.progress import Progress, TaskID
 
 T = TypeVar("T")
 EXIT_STOPPED = 130

@@ -338,7 +338,11 @@ class Reads:
 
 def reads_of(source: str) -> Reads:
     """Find what ``source`` reads per recipient (static analysis of the Jinja AST)."""
-    ast = _ENV.parse(source)
+    return _reads_in(_ENV.parse(source))
+
+
+def _reads_in(ast: nodes.Template) -> Reads:
+    """:func:`reads_of` on a template already parsed (and not yet compiled)."""
     loads = [n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"]
     fields = [
         g.attr
@@ -418,8 +422,20 @@ def read_source(path: Path) -> str:
 
 def compile_source(source: str, path: Path) -> tuple[jinja2.Template, jinja2.Template | None]:
     """Compile ``source`` twice: plain (subject, text) and auto-escaped (html)."""
+    plain, html, _ = _compile_twice(source, path)
+    return plain, html
+
+
+def _compile_twice(
+    source: str, path: Path
+) -> tuple[jinja2.Template, jinja2.Template | None, Reads]:
+    """:func:`compile_source`, and :func:`reads_of` from the plain compilation's parse."""
     try:
-        plain = _compile(source, path.name, path)
+        tree = _ENV.parse(source, name=path.name, filename=str(path))
+        reads = _reads_in(tree)  # before compiling: that changes the tree
+        plain = _compile_tree(tree, path.name, path)
+        # Compiling changes the tree (loops wrapped, constants folded for one
+        # escaping mode): the html compilation parses again.
         html = _compile(source, path.name + _HTML_SUFFIX, path)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
@@ -435,11 +451,15 @@ def compile_source(source: str, path: Path) -> tuple[jinja2.Template, jinja2.Tem
                 template=path.name,
                 hint=f"Add {{% block {block} %}}...{{% endblock %}} to the file.",
             )
-    return plain, (html if "html" in html.blocks else None)
+    return plain, (html if "html" in html.blocks else None), reads
 
 
 def _compile(source: str, name: str, path: Path) -> jinja2.Template:
-    tree = _Limiter().visit(_ENV.parse(source, name=name, filename=str(path)))
+    return _compile_tree(_ENV.parse(source, name=name, filename=str(path)), name, path)
+
+
+def _compile_tree(parsed: nodes.Template, name: str, path: Path) -> jinja2.Template:
+    tree = _Limiter().visit(parsed)
     tree.set_environment(_ENV)
     code = _ENV.compile(tree, name=name, filename=str(path))
     return _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None), None)
@@ -449,8 +469,8 @@ def load_file(path: Path) -> LanguageTemplate:
     """Load and compile one template file named ``NAME.LANG.j2``."""
     name, language = parse_file_name(path)
     source = read_source(path)
-    plain, html = compile_source(source, path)
-    return LanguageTemplate(name, language, path, source, plain, html, reads_of(source))
+    plain, html, reads = _compile_twice(source, path)
+    return LanguageTemplate(name, language, path, source, plain, html, reads)
 
 
 def _files_named(folder: Path, name: str) -> list[Path]:
