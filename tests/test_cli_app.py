@@ -19,21 +19,25 @@ from notify.cli import app
 from notify.cli.app import COMMANDS, SUMMARIES
 
 
+def _modules_after_running(code: str) -> set[str]:
+    """Every module loaded once ``code`` has run (without error) in a fresh interpreter."""
+    program = f"{code}\nimport sys\nprint('\\nMODULES', *sys.modules)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.rsplit("\nMODULES", 1)[1].split())
+
+
 def _loaded_after(*args: str) -> set[str]:
     """The notify.cli modules loaded after running ``notify ARGS`` in a fresh interpreter."""
     code = (
-        "import sys\n"
         "from typer.testing import CliRunner\n"
         "from notify.cli import app\n"
         f"result = CliRunner().invoke(app, {list(args)!r})\n"
         "assert result.exit_code == 0, result.output\n"
-        "print(' '.join(m for m in sys.modules if m.startswith('notify.cli.')))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return set(done.stdout.split())
+    return {m for m in _modules_after_running(code) if m.startswith("notify.cli.")}
 
 
 def test_commands_names_what_each_module_registers() -> None:
@@ -88,13 +92,8 @@ def _modules_after(*args: str) -> set[str]:
         "    main()\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print(' '.join(sys.modules), file=sys.stderr)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    return set(done.stderr.split())
+    return _modules_after_running(code)
 
 
 def test_help_imports_no_command_and_no_heavy_library() -> None:
@@ -126,12 +125,7 @@ def test_the_summaries_are_the_commands_own_help() -> None:
 def test_a_csv_send_does_not_import_the_other_readers() -> None:
     """Importing the send command loads neither the preview writer nor the readers of
     vCards and Sent folders: each is imported when a command needs it."""
-    code = "import sys\nimport notify.cli.sendcmd\nprint(' '.join(sys.modules))\n"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    loaded = set(done.stdout.split())
+    loaded = _modules_after_running("import notify.cli.sendcmd")
     assert not loaded & {
         "notify.preview", "notify.addressbook.vcards", "notify.addressbook.sentfolder",
         "notify.addressbook.csvbooks", "rich.progress",

@@ -52,7 +52,6 @@ class Checkpointer:
     def __init__(self, path: Path, *, interval: float = INTERVAL) -> None:
         self.path = path
         self.interval = interval
-        self.passes = 0  # checkpoints run
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
 
@@ -80,7 +79,6 @@ class Checkpointer:
         try:
             while not self._stop.wait(self.interval):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                self.passes += 1
         except sqlite3.Error:  # the writer's own checkpoints go on
             return
         finally:
